@@ -1,0 +1,46 @@
+# The two commands a user needs: `make reproduce` and `make test`. Each sets itself up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+OUT ?= results/$(PROFILE)
+FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
+# Persistent XLA compilation cache: repeated test and reproduce runs skip recompiling.
+export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup test test-multidevice reproduce bench lint clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed
+	@if [ ! -d $(FASHION_MNIST_DIR) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; \
+	  else \
+	    echo "FashionMNIST not found at $(FASHION_MNIST_DIR). Install it with" \
+	         "'sudo apt-get install dataset-fashion-mnist', or pass raw_dir/data_dir (see README)."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: setup
+	$(PY) -m pytest -n 2 --dist loadfile tests
+
+reproduce: setup
+	$(VENV)/bin/nc-mixup reproduce --profile $(PROFILE) --out $(OUT)
+
+bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/run_all.py
+
+lint: setup
+	$(VENV)/bin/ruff check nc_mixup theory experiments tests benchmarks
+
+clean:
+	rm -rf $(VENV) .jax_cache .pytest_cache

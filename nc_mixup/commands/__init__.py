@@ -1,0 +1,1 @@
+"""Sub-commands of `nc-mixup` (see nc_mixup.cli)."""
