@@ -1,0 +1,212 @@
+"""Host-side input pipeline in numpy: normalise, pad/resize, augment, subset and batch.
+
+Everything here is a deterministic function of its inputs and seeds. In particular the batches of
+`EpochIterator.epoch(e, start_step=s)` depend only on (seed, e, s), never on what was iterated
+before, so a run restarted from a checkpoint at (epoch, step) sees exactly the batches it would
+have seen without the restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from nc_mixup.data.registry import DatasetError, get_info
+
+# Tags that separate the random streams drawn from one seed.
+_SHUFFLE, _AUGMENT = 0, 1
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) linear-interpolation weights (half-pixel centres, edges clamped)."""
+    pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    pos = np.clip(pos, 0, n_in - 1)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = (pos - lo).astype(np.float32)
+    m = np.zeros((n_out, n_in), np.float32)
+    m[np.arange(n_out), lo] += 1 - frac
+    m[np.arange(n_out), hi] += frac
+    return m
+
+
+def resize_bilinear(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize of float NHWC `images` to `size` x `size` (numpy, separable)."""
+    _, h, w, _ = images.shape
+    rows, cols = _resize_matrix(h, size), _resize_matrix(w, size)
+    return np.einsum("yh,nhwc,xw->nyxc", rows, images, cols, optimize=True).astype(np.float32)
+
+
+def pad_to(images: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad NHWC `images` symmetrically to `size` x `size` (the odd pixel goes bottom/right)."""
+    _, h, w, _ = images.shape
+    top, left = (size - h) // 2, (size - w) // 2
+    return np.pad(images, ((0, 0), (top, size - h - top), (left, size - w - left), (0, 0)))
+
+
+def preprocess(images: np.ndarray, name: str, *, image_size: int = 0) -> np.ndarray:
+    """uint8 NHWC images -> float32 NHWC, normalised with the dataset's per-channel mean/std.
+
+    Args:
+      images: uint8 (N, H, W, C), as returned by `load_dataset`.
+      name: dataset name, selects the mean/std (see `DATASETS`).
+      image_size: 0 keeps the native size. A larger size zero-pads the *uint8* image (black
+        border, i.e. the FashionMNIST/MNIST background: 28 -> 32 adds 2 pixels on each side)
+        before normalising; a smaller one resizes bilinearly.
+    """
+    info = get_info(name)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise DatasetError(f"preprocess expects uint8 NHWC images, got {images.dtype} "
+                           f"{images.shape}")
+    h, w = images.shape[1:3]
+    if image_size and image_size > max(h, w):
+        images = pad_to(images, image_size)
+    mean = np.asarray(info.mean, np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(info.std, np.float32) * 255.0)
+    out = (images.astype(np.float32) - mean) * inv_std
+    if image_size and image_size < max(h, w):
+        out = resize_bilinear(out, image_size)
+    return out
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def _crop_flip_params(
+    rng: np.random.Generator, n: int, pad: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    oy = rng.integers(0, 2 * pad + 1, size=n)
+    ox = rng.integers(0, 2 * pad + 1, size=n)
+    flip = rng.random(n) < 0.5
+    return oy, ox, flip
+
+
+def _apply_crop_flip(
+    images: np.ndarray, oy: np.ndarray, ox: np.ndarray, flip: np.ndarray, pad: int
+) -> np.ndarray:
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    rows = oy[:, None] + np.arange(h)[None, :]
+    col_idx = np.where(flip[:, None], np.arange(w)[::-1][None, :], np.arange(w)[None, :])
+    cols = ox[:, None] + col_idx
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def random_crop_flip(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
+    """CIFAR augmentation: zero-pad by `pad`, random crop back to H x W, random horizontal flip.
+
+    Works on any dtype; on normalised float images the zero padding is the dataset mean colour.
+    """
+    oy, ox, flip = _crop_flip_params(rng, len(images), pad)
+    return _apply_crop_flip(images, oy, ox, flip, pad)
+
+
+# ----------------------------------------------------------------------------- subsets
+
+
+def class_balanced_subset(
+    images: np.ndarray, labels: np.ndarray, n_per_class: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`n_per_class` examples of every class, drawn without replacement from `seed`.
+
+    The kept examples stay in their original order. `n_per_class == 0` returns the inputs.
+    """
+    if not n_per_class:
+        return images, labels
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < n_per_class:
+        c = classes[np.argmin(counts)]
+        raise DatasetError(
+            f"n_per_class={n_per_class} but class {c} has only {counts.min()} examples"
+        )
+    keep = [rng.choice(np.flatnonzero(labels == c), n_per_class, replace=False) for c in classes]
+    idx = np.sort(np.concatenate(keep))
+    return images[idx], labels[idx]
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+class EpochIterator:
+    """Shuffled global batches of (images, labels), reproducible at any (epoch, step).
+
+    Epoch `e` is the permutation drawn from (seed, e); the remainder that does not fill a batch
+    is dropped. With `process_count > 1` each process gets only its slice
+    `[process_index * B/P, (process_index + 1) * B/P)` of every global batch of size B. The
+    augmentation (if any) of step s is drawn from (seed, e, s) for the whole global batch, so it
+    does not depend on the number of processes either.
+
+    Example:
+      it = EpochIterator(x, y, batch_size=128, seed=0, augment=True)
+      for epoch in range(start_epoch, num_epochs):
+          for step, batch in enumerate(it.epoch(epoch, start_step), start_step): ...
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        batch_size: int,
+        seed: int,
+        *,
+        augment: bool = False,
+        process_index: int = 0,
+        process_count: int = 1,
+    ):
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels")
+        if batch_size <= 0 or batch_size % process_count:
+            raise ValueError(
+                f"batch_size={batch_size} must be positive and divisible by "
+                f"process_count={process_count}"
+            )
+        if not 0 <= process_index < process_count:
+            raise ValueError(f"process_index={process_index} not in [0, {process_count})")
+        if len(images) < batch_size:
+            raise ValueError(f"batch_size={batch_size} is larger than the dataset ({len(images)})")
+        self.images = images
+        self.labels = np.asarray(labels, np.int32)
+        self.batch_size = batch_size
+        self.seed = int(seed)
+        self.augment = augment
+        self.process_index = process_index
+        self.process_count = process_count
+        self.local_batch_size = batch_size // process_count
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.images) // self.batch_size
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The order of the examples in `epoch`."""
+        rng = np.random.default_rng([self.seed, _SHUFFLE, epoch])
+        return rng.permutation(len(self.images))
+
+    def batch(self, epoch: int, step: int, perm: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """This process's part of global batch `step` of `epoch`."""
+        if not 0 <= step < self.steps_per_epoch:
+            raise IndexError(f"step {step} not in [0, {self.steps_per_epoch})")
+        perm = self.permutation(epoch) if perm is None else perm
+        lo = step * self.batch_size + self.process_index * self.local_batch_size
+        idx = perm[lo : lo + self.local_batch_size]
+        images = self.images[idx]
+        if self.augment:
+            rng = np.random.default_rng([self.seed, _AUGMENT, epoch, step])
+            oy, ox, flip = _crop_flip_params(rng, self.batch_size, 4)
+            part = slice(lo - step * self.batch_size, lo - step * self.batch_size + len(idx))
+            images = _apply_crop_flip(images, oy[part], ox[part], flip[part], 4)
+        return {"image": images, "label": self.labels[idx]}
+
+    def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
+        """Batches `start_step, ..., steps_per_epoch - 1` of `epoch`."""
+        perm = self.permutation(epoch)
+        for step in range(start_step, self.steps_per_epoch):
+            yield self.batch(epoch, step, perm)
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
