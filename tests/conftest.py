@@ -5,6 +5,8 @@ import pathlib
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two pytest workers share two cores: one BLAS thread each (many threads thrash here).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_REPO / ".jax_cache"))
 
