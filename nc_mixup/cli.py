@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mixup and neural collapse: train, analyse and reproduce the paper.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         mod = importlib.import_module(f"nc_mixup.commands.{module}")
         mod.register(subparsers)
     return parser

@@ -1,0 +1,412 @@
+"""Run configurations: load `path.py[:arg]`, apply `--config.KEY=VALUE` overrides, validate.
+
+A config file is Python with `get_config(arg=None)` returning an `ml_collections.ConfigDict`
+(big_vision style: one file can describe a family of runs through `arg`). Files usually start
+from `default_config()` and change what differs; keys a file leaves out take the defaults below,
+keys the defaults do not know are an error (typos), except under the free-form `meta` section.
+
+Command-line overrides are coerced to the type of the value they replace (bool, int, float, str,
+tuple); `mixup.layer` takes an int or a layer name. Every problem raises
+`nc_mixup.cli.UsageError` naming the offending key (the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import pathlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import ml_collections
+
+from nc_mixup.cli import UsageError
+
+DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn_cropped")
+DATA_SOURCES = ("auto", "tfds", "raw")
+MODEL_NAMES = ("mlp", "cnn", "wide_resnet", "vit")
+LOSS_NAMES = ("ce", "mse")
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
+SCHEDULE_NAMES = ("constant", "multistep", "cosine")
+DTYPES = ("float32", "bfloat16")
+
+# Keys whose value may be an int or a string.
+_INT_OR_STR = {"mixup.layer"}
+# Sections whose contents are free-form (not checked against the defaults).
+_FREE_FORM = {"meta"}
+
+
+def default_config() -> ml_collections.ConfigDict:
+    """Every key a run reads, with its default value."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.dataset = ml_collections.ConfigDict()
+    c.dataset.name = "fashion_mnist"
+    c.dataset.n_per_class = 0  # training examples per class; 0 = all
+    c.dataset.test_n_per_class = 0  # 0 = all
+    c.dataset.data_dir = ""  # TFDS data_dir ('' = TFDS default)
+    c.dataset.raw_dir = ""  # folder with the original raw files ('' = known places)
+    c.dataset.source = "auto"  # 'auto' | 'tfds' | 'raw'
+    c.dataset.image_size = 0  # 0 = native; e.g. 32 pads FashionMNIST 28 -> 32
+    c.dataset.augment = False  # random crop + flip (CIFAR)
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"
+    c.model.width = 1024  # mlp: hidden units; cnn: first-stage channels; vit: embedding width
+    c.model.depth = 3  # mlp: hidden layers; cnn: stages; wide_resnet: 6n+4; vit: blocks
+    c.model.widen = 10  # wide_resnet widening factor
+    c.model.dropout = 0.0  # wide_resnet, vit
+    c.model.patch_size = 4  # vit
+    c.model.num_heads = 12  # vit
+    c.model.mlp_dim = 3072  # vit
+
+    c.mixup = ml_collections.ConfigDict()
+    c.mixup.alpha = 1.0  # lambda ~ Beta(alpha, alpha); 0 disables mixup
+    c.mixup.per_example = False  # one lambda per example instead of per batch
+    c.mixup.layer = 0  # 0 = input; k = output of the k-th named block; or a layer name
+
+    c.loss = "ce"  # 'ce' | 'mse'
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "sgd"  # 'sgd' | 'adam' | 'adamw'
+    c.optimizer.learning_rate = 0.1
+    c.optimizer.weight_decay = 5e-4  # sgd/adam: L2 added to the gradient; adamw: decoupled
+    c.optimizer.momentum = 0.9  # sgd
+    c.optimizer.nesterov = False  # sgd
+
+    c.schedule = ml_collections.ConfigDict()
+    c.schedule.name = "cosine"  # 'constant' | 'multistep' | 'cosine'
+    c.schedule.warmup_epochs = 0.0  # linear warm-up from 0
+    c.schedule.milestones = ()  # multistep: epochs at which lr *= decay_factor
+    c.schedule.decay_factor = 0.1
+
+    c.batch_size = 128  # global, over all devices and processes
+    c.num_epochs = 10
+    c.fixed_etf = False  # classifier frozen to a simplex ETF (b = 0)
+    c.etf_norm = 1.0  # norm of each ETF classifier row
+    c.dtype = "float32"  # compute dtype: 'float32' | 'bfloat16' (params and loss stay float32)
+
+    c.checkpoint_every_epochs = 1  # 0 = only at the end (and on interruption)
+    c.snapshot_epochs = ()  # epochs whose checkpoints are kept forever (0 = initialisation)
+    c.eval_every_epochs = 1  # 0 = only at the end
+    c.log_every_steps = 50
+
+    c.meta = ml_collections.ConfigDict()  # free-form: experiment name, notes, ...
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """The ConfigDict of `spec` = 'path/to/file.py[:arg]', merged onto `default_config()`.
+
+    A bare name (e.g. 'smoke') is looked up as experiments/configs/NAME.py.
+    """
+    path_str, arg = spec, None
+    if ":" in spec:
+        head, tail = spec.rsplit(":", 1)
+        if head.endswith(".py") or not spec.endswith(".py"):
+            path_str, arg = head, tail
+    path = pathlib.Path(path_str)
+    if not path.exists() and "/" not in path_str:
+        candidate = pathlib.Path(__file__).resolve().parents[1] / "experiments" / "configs"
+        candidate = candidate / (path_str if path_str.endswith(".py") else f"{path_str}.py")
+        if candidate.exists():
+            path = candidate
+    if not path.is_file():
+        raise UsageError(f"config file not found: {path_str}")
+    module_spec = importlib.util.spec_from_file_location(f"_nc_mixup_config_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise UsageError(f"cannot load config file {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise UsageError(f"config file {path} has no get_config(arg=None)")
+    try:
+        cfg = module.get_config(arg) if arg is not None else module.get_config()
+    except (ValueError, KeyError) as e:
+        raise UsageError(f"config file {path} with arg {arg!r}: {e}") from e
+    return merge_onto_defaults(cfg, source=str(path))
+
+
+def merge_onto_defaults(cfg: Mapping[str, Any] | Any, source: str = "config") -> Any:
+    """`cfg` (ConfigDict or nested dict) on top of the defaults, types coerced, validated."""
+    values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    merged = default_config().to_dict()
+    _merge(merged, values, prefix="", source=source)
+    validate(merged)
+    return ml_collections.ConfigDict(merged)
+
+
+def _merge(into: dict, values: Mapping[str, Any], prefix: str, source: str) -> None:
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if prefix.rstrip(".") in _FREE_FORM:
+            into[key] = value
+            continue
+        if key not in into:
+            raise UsageError(f"unknown config key '{full}' (in {source})")
+        if isinstance(into[key], dict):
+            if not isinstance(value, Mapping):
+                raise UsageError(f"config key '{full}' is a section, got {value!r}")
+            _merge(into[key], value, prefix=f"{full}.", source=source)
+        else:
+            into[key] = _coerce(full, value, into[key])
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides
+
+
+def parse_overrides(extra: Iterable[str]) -> list[tuple[str, str]]:
+    """[(key, value)] from '--config.KEY=VALUE' or '--config.KEY VALUE' command-line words."""
+    words, pairs = list(extra), []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if not word.startswith("--config."):
+            raise UsageError(f"unrecognized argument: {word}")
+        body = word[len("--config.") :]
+        if "=" in body:
+            key, value = body.split("=", 1)
+        elif i + 1 < len(words) and not words[i + 1].startswith("--config."):
+            key, value = body, words[i + 1]
+            i += 1
+        else:
+            raise UsageError(f"config override '{body}' has no value (use --config.{body}=VALUE)")
+        if not key:
+            raise UsageError(f"empty config key in {word!r}")
+        pairs.append((key, value))
+        i += 1
+    return pairs
+
+
+def apply_overrides(
+    config: ml_collections.ConfigDict,
+    overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | Iterable[str],
+) -> ml_collections.ConfigDict:
+    """A new config with the overrides applied, coerced and validated.
+
+    `overrides`: '--config.KEY=VALUE' words, or (dotted key, value) pairs / a mapping, where a
+    string value is parsed as on the command line and any other value is used as it is.
+    """
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else list(overrides)
+    if items and isinstance(items[0], str):
+        items = parse_overrides(items)  # type: ignore[arg-type]
+    values = config.to_dict()
+    for key, raw in items:
+        parent, leaf = _locate(values, key)
+        if leaf in parent and isinstance(parent[leaf], dict):
+            raise UsageError(f"config key '{key}' is a section, not a value")
+        current = parent.get(leaf)
+        value = _parse_string(key, raw, current) if isinstance(raw, str) else raw
+        parent[leaf] = _coerce(key, value, current)
+    validate(values)
+    return ml_collections.ConfigDict(values)
+
+
+def _locate(values: dict, key: str) -> tuple[dict, str]:
+    parts = key.split(".")
+    node = values
+    for i, part in enumerate(parts[:-1]):
+        sub = node.get(part)
+        if not isinstance(sub, dict):
+            raise UsageError(f"unknown config key '{key}'")
+        node = sub
+        if ".".join(parts[: i + 1]) in _FREE_FORM:
+            return _free_form_parent(node, parts[i + 1 :], key)
+    if parts[-1] not in node:
+        raise UsageError(f"unknown config key '{key}'")
+    return node, parts[-1]
+
+
+def _free_form_parent(node: dict, parts: list[str], key: str) -> tuple[dict, str]:
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise UsageError(f"config key '{key}': '{part}' is a value, not a section")
+    return node, parts[-1]
+
+
+def _parse_string(key: str, raw: str, current: Any) -> Any:
+    """A command-line string as a value of the type of `current`."""
+    text = raw.strip()
+    if key in _INT_OR_STR:
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if isinstance(current, bool):
+        low = text.lower()
+        if low in ("true", "1", "yes", "on"):
+            return True
+        if low in ("false", "0", "no", "off"):
+            return False
+        raise UsageError(f"invalid value for config key '{key}': {raw!r} is not a bool")
+    if isinstance(current, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(
+                f"invalid value for config key '{key}': {raw!r} is not an int"
+            ) from None
+    if isinstance(current, float):
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(
+                f"invalid value for config key '{key}': {raw!r} is not a number"
+            ) from None
+    if isinstance(current, tuple | list):
+        if text in ("", "()", "[]"):
+            return ()
+        if text[0] in "([":
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise UsageError(
+                    f"invalid value for config key '{key}': {raw!r} is not a tuple"
+                ) from None
+            return tuple(parsed) if isinstance(parsed, tuple | list) else (parsed,)
+        return tuple(_parse_scalar(part.strip()) for part in text.split(",") if part.strip())
+    if isinstance(current, str):
+        return raw
+    return _parse_scalar(text)
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """`value` as the type of `default` (int -> float, list -> tuple); UsageError if impossible."""
+    bad = UsageError(
+        f"invalid value for config key '{key}': {value!r} "
+        f"(expected {type(default).__name__}, like the default {default!r})"
+    )
+    if key in _INT_OR_STR:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise UsageError(f"invalid value for config key '{key}': {value!r} (int or name)")
+        return value
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if isinstance(default, tuple | list):
+        if not isinstance(value, tuple | list):
+            raise bad
+        return tuple(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+def validate(config: Mapping[str, Any] | Any) -> None:
+    """Checks names and ranges of every key; raises UsageError naming the first bad key."""
+    c = config.to_dict() if hasattr(config, "to_dict") else config
+
+    def get(key: str) -> Any:
+        node = c
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def fail(key: str, why: str) -> None:
+        raise UsageError(f"invalid value for config key '{key}': {get(key)!r} ({why})")
+
+    def one_of(key: str, names: tuple[str, ...]) -> None:
+        if get(key) not in names:
+            fail(key, f"expected one of {', '.join(names)}")
+
+    def at_least(key: str, low: float) -> None:
+        if get(key) < low:
+            fail(key, f"must be >= {low}")
+
+    one_of("dataset.name", DATASET_NAMES)
+    one_of("dataset.source", DATA_SOURCES)
+    for key in ("dataset.n_per_class", "dataset.test_n_per_class", "dataset.image_size"):
+        at_least(key, 0)
+
+    one_of("model.name", MODEL_NAMES)
+    for key in ("model.width", "model.depth", "model.widen", "model.patch_size"):
+        at_least(key, 1)
+    at_least("model.num_heads", 1)
+    at_least("model.mlp_dim", 1)
+    if not 0.0 <= get("model.dropout") < 1.0:
+        fail("model.dropout", "must be in [0, 1)")
+    if get("model.name") == "wide_resnet" and (get("model.depth") - 4) % 6:
+        fail("model.depth", "wide_resnet depth must be 6n + 4, e.g. 16, 28 or 40")
+    if get("model.name") == "vit" and get("model.width") % get("model.num_heads"):
+        fail("model.width", f"vit width must be divisible by num_heads={get('model.num_heads')}")
+
+    at_least("mixup.alpha", 0.0)
+    layer = get("mixup.layer")
+    if isinstance(layer, int) and layer < 0:
+        fail("mixup.layer", "must be >= 0 or a layer name")
+    one_of("loss", LOSS_NAMES)
+
+    one_of("optimizer.name", OPTIMIZER_NAMES)
+    at_least("optimizer.learning_rate", 0.0)
+    at_least("optimizer.weight_decay", 0.0)
+    if not 0.0 <= get("optimizer.momentum") < 1.0:
+        fail("optimizer.momentum", "must be in [0, 1)")
+
+    one_of("schedule.name", SCHEDULE_NAMES)
+    at_least("schedule.warmup_epochs", 0.0)
+    milestones = get("schedule.milestones")
+    if any(not isinstance(m, int | float) or m < 0 for m in milestones) or list(
+        milestones
+    ) != sorted(milestones):
+        fail("schedule.milestones", "must be increasing non-negative epochs")
+    if get("schedule.decay_factor") <= 0:
+        fail("schedule.decay_factor", "must be > 0")
+
+    at_least("batch_size", 1)
+    at_least("num_epochs", 1)
+    if get("fixed_etf") and get("etf_norm") <= 0:
+        fail("etf_norm", "must be > 0")
+    one_of("dtype", DTYPES)
+    at_least("checkpoint_every_epochs", 0)
+    at_least("eval_every_epochs", 0)
+    at_least("log_every_steps", 1)
+    if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in get("snapshot_epochs")):
+        fail("snapshot_epochs", "must be non-negative integer epochs")
+
+
+# --------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    """The resolved config as pretty JSON (tuples become lists)."""
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n"
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Inverse of `to_json` (lists become tuples again where the defaults have tuples)."""
+    return merge_onto_defaults(json.loads(text), source="config.json")
