@@ -1,0 +1,238 @@
+"""Activations of mixed-up training examples on a lambda grid (the paper's measurement).
+
+Three classes (given, or drawn from a seed); for every combination (c, c') of them with c <= c'
+in the order given (3 same-class and 3 different-class), N pairs of training images (x_i of
+class c, x_j of class c', i != j); every pair is mixed at every lambda of the grid,
+x = lam x_i + (1 - lam) x_j (input mixup, as trained), and fed through the network. We keep the
+penultimate features (the classifier's input), the logits and the outputs of named earlier
+layers (flattened).
+
+Mode 'train' uses batch statistics, as the paper does: every batch holds all pairs of one lambda
+(shuffled once, so each batch mixes every combination); 'eval' uses the running averages.
+Dropout is switched off in both modes (the model is cloned with dropout = 0): the measurement
+wants the network's features, not one random thinning of them. The
+forward pass is jitted once per batch shape; a tqdm bar shows progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MODES = ("train", "eval")
+DEFAULT_LAMBDAS = "0:1:11"
+DEFAULT_PAIRS = 64
+
+
+class AnalysisInputError(ValueError):
+    """Bad user input to an analysis (classes, lambdas, mode, layers): a one-line message."""
+
+
+_RANGE = re.compile(r"^\s*([^:]+):([^:]+):([^:]+)\s*$")
+
+
+def parse_lambdas(spec: str | Sequence[float] | None) -> np.ndarray:
+    """A lambda grid from 'start:stop:num' (inclusive linspace) or 'a,b,c' (or a sequence).
+
+    Returns the sorted distinct values, float64, each in [0, 1]. Raises ValueError with a clear
+    message otherwise.
+    """
+    if spec is None:
+        spec = DEFAULT_LAMBDAS
+    if isinstance(spec, str):
+        m = _RANGE.match(spec)
+        try:
+            if m:
+                start, stop, num = float(m[1]), float(m[2]), m[3].strip()
+                if not num.isdigit() or int(num) < 1:
+                    raise ValueError
+                values = np.linspace(start, stop, int(num))
+            else:
+                values = np.array([float(v) for v in spec.split(",")], dtype=np.float64)
+        except ValueError:
+            raise AnalysisInputError(
+                f"bad lambda spec {spec!r}: expected start:stop:num (e.g. 0:1:11) or a comma "
+                "list (e.g. 0,0.25,0.5,0.75,1)"
+            ) from None
+    else:
+        values = np.asarray(list(spec), dtype=np.float64)
+    if values.size == 0 or not np.all(np.isfinite(values)):
+        raise AnalysisInputError(f"bad lambda spec {spec!r}: no finite values")
+    if np.any(values < 0) or np.any(values > 1):
+        raise AnalysisInputError(f"bad lambda spec {spec!r}: every lambda must lie in [0, 1]")
+    return np.unique(np.round(values, 12))
+
+
+def choose_classes(
+    num_classes: int, classes: Sequence[int] | str | None = None, seed: int = 0
+) -> np.ndarray:
+    """Three distinct class indices: `classes` (ints or 'a,b,c') validated, or drawn from seed."""
+    if classes is None:
+        rng = np.random.default_rng(seed)
+        return np.sort(rng.choice(num_classes, size=3, replace=False)).astype(np.int64)
+    if isinstance(classes, str):
+        try:
+            classes = [int(c) for c in classes.split(",")]
+        except ValueError:
+            raise AnalysisInputError(
+                f"bad classes {classes!r}: expected three integers a,b,c"
+            ) from None
+    out = np.asarray(list(classes), dtype=np.int64)
+    if out.shape != (3,) or len(set(out.tolist())) != 3:
+        raise AnalysisInputError(f"expected three distinct classes, got {out.tolist()}")
+    bad = [int(c) for c in out if not 0 <= c < num_classes]
+    if bad:
+        raise AnalysisInputError(
+            f"class index {bad[0]} out of range: the dataset has {num_classes} classes "
+            f"(0..{num_classes - 1})"
+        )
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class PairPlan:
+    """Image pairs to mix: x_i = images[i1], x_j = images[i2], classes y1, y2 (all (P,))."""
+
+    i1: np.ndarray
+    i2: np.ndarray
+    y1: np.ndarray
+    y2: np.ndarray
+
+
+def sample_pairs(labels: np.ndarray, classes: np.ndarray, n_per: int, seed: int = 0) -> PairPlan:
+    """n_per pairs for every combination (c, c') of `classes` with c before or equal to c'.
+
+    Distinct images are drawn without replacement within a pair-combination when the class has
+    enough images (with replacement otherwise); same-class pairs never pair an image with itself.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    i1, i2 = [], []
+    for a in range(3):
+        for bidx in range(a, 3):
+            pool1 = np.flatnonzero(labels == classes[a])
+            pool2 = np.flatnonzero(labels == classes[bidx])
+            if len(pool1) == 0 or len(pool2) == 0 or (a == bidx and len(pool1) < 2):
+                raise AnalysisInputError(
+                    f"not enough training images of classes {classes.tolist()}"
+                )
+            first = rng.choice(pool1, n_per, replace=n_per > len(pool1))
+            second = rng.choice(pool2, n_per, replace=n_per > len(pool2))
+            if a == bidx:  # never x_i with itself
+                clash = first == second
+                while clash.any():
+                    second[clash] = rng.choice(pool2, int(clash.sum()))
+                    clash = first == second
+            i1.append(first)
+            i2.append(second)
+    i1, i2 = np.concatenate(i1), np.concatenate(i2)
+    return PairPlan(i1=i1, i2=i2, y1=labels[i1].astype(np.int64), y2=labels[i2].astype(np.int64))
+
+
+def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[str] = ()):
+    """A jitted f(x1, x2, lam, rng) -> dict of float32 arrays for x = lam x1 + (1 - lam) x2:
+    'logits', 'penultimate' and every name in `layers` (flattened to (B, -1)). `train`: batch
+    statistics (the running averages are not updated); dropout is always off."""
+    layers = tuple(layers)
+    mutable = ["batch_stats"] if train and "batch_stats" in variables else False
+    if getattr(model, "dropout", 0):
+        model = model.clone(dropout=0.0)  # no parameters of its own: same variables
+
+    @jax.jit
+    def forward(x1, x2, lam, rng):
+        x = lam * x1 + (1.0 - lam) * x2
+        out = model.apply(
+            variables, x, train=train, capture=True, rngs={"dropout": rng}, mutable=mutable
+        )
+        logits, feats = out[0] if mutable else out
+        res = {"logits": logits, "penultimate": feats["penultimate"]}
+        for name in layers:
+            res[name] = feats[name].reshape(x.shape[0], -1)
+        return {k: v.astype(jnp.float32) for k, v in res.items()}
+
+    return forward
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", disable=not enabled, leave=False)
+
+
+def mixed_activations(
+    forward,
+    images: np.ndarray,
+    plan: PairPlan,
+    lambdas: np.ndarray,
+    *,
+    batch_size: int = 256,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Run every pair of `plan` at every lambda through `forward` (see make_forward).
+
+    Returns numpy arrays over n = P * L rows (lambda-major): 'lam', 'y1', 'y2', 'pair' (index of
+    the image pair in the plan), 'i1', 'i2' (training indices), and the outputs of `forward`.
+    """
+    P = len(plan.i1)
+    order = np.random.default_rng(seed).permutation(P)  # batches mix all combinations
+    batch_size = max(1, min(batch_size, P))
+    starts = range(0, P, batch_size)
+    rng = jax.random.PRNGKey(seed)
+    chunks: dict[str, list[np.ndarray]] = {}
+    with _progress(len(lambdas) * len(starts), "mixed activations", progress) as bar:
+        for lam in lambdas:
+            for s in starts:
+                idx = order[s : s + batch_size]
+                rng, sub = jax.random.split(rng)
+                out = forward(images[plan.i1[idx]], images[plan.i2[idx]], jnp.float32(lam), sub)
+                for k, v in out.items():
+                    chunks.setdefault(k, []).append(np.asarray(v))
+                bar.update(1)
+    res = {k: np.concatenate(v) for k, v in chunks.items()}
+    rows = np.tile(order, len(lambdas))
+    res.update(
+        lam=np.repeat(np.asarray(lambdas, dtype=np.float64), P),
+        pair=rows,
+        i1=plan.i1[rows],
+        i2=plan.i2[rows],
+        y1=plan.y1[rows],
+        y2=plan.y2[rows],
+    )
+    return res
+
+
+def clean_activations(
+    forward,
+    images: np.ndarray,
+    *,
+    batch_size: int = 256,
+    seed: int = 0,
+    shuffle: bool = True,
+    progress: bool = True,
+    desc: str = "clean activations",
+) -> dict[str, np.ndarray]:
+    """`forward` on un-mixed images (lam = 1), in shuffled batches (train-mode batch statistics
+    then see a random class mix, as in training); outputs returned in the original order."""
+    n = len(images)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    batch_size = max(1, min(batch_size, n))
+    rng = jax.random.PRNGKey(seed + 1)
+    chunks: dict[str, list[np.ndarray]] = {}
+    starts = range(0, n, batch_size)
+    with _progress(len(starts), desc, progress) as bar:
+        for s in starts:
+            x = images[order[s : s + batch_size]]
+            rng, sub = jax.random.split(rng)
+            for k, v in forward(x, x, jnp.float32(1.0), sub).items():
+                chunks.setdefault(k, []).append(np.asarray(v))
+            bar.update(1)
+    inv = np.empty(n, dtype=np.int64)
+    inv[order] = np.arange(n)
+    return {k: np.concatenate(v)[inv] for k, v in chunks.items()}
