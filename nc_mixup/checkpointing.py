@@ -9,7 +9,10 @@ Each checkpoint holds three items:
 
 Kept: the latest checkpoint, and forever those at the steps of `snapshot_steps` (the
 training-dynamics snapshots). Orbax writes each checkpoint to a temporary folder and renames it
-when complete, so an interrupted save never leaves a half-written checkpoint behind.
+when complete (on GCS, where renames are not atomic, it writes a commit_success file last
+instead), so an interrupted save never leaves a half-written checkpoint behind.
+
+The workdir may be local or a URL such as gs://bucket/run: orbax reads and writes both.
 """
 
 from __future__ import annotations
@@ -24,14 +27,20 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 from orbax.checkpoint import checkpoint_managers as managers
+
+from nc_mixup.metrics_writer import is_local
 
 CHECKPOINT_DIR = "checkpoints"
 
 
-def checkpoint_dir(workdir: str | os.PathLike) -> pathlib.Path:
-    """WORKDIR/checkpoints, absolute (orbax needs absolute paths)."""
-    return pathlib.Path(workdir).resolve() / CHECKPOINT_DIR
+def checkpoint_dir(workdir: str | os.PathLike) -> epath.Path:
+    """WORKDIR/checkpoints; a local WORKDIR made absolute (orbax needs absolute paths), a URL
+    (gs://bucket/run) kept as it is (pathlib would turn it into /cwd/gs:/bucket/run)."""
+    if is_local(workdir):
+        workdir = pathlib.Path(workdir).resolve()
+    return epath.Path(workdir) / CHECKPOINT_DIR
 
 
 def rng_to_json(rng: jax.Array) -> list[int]:

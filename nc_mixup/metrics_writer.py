@@ -1,9 +1,18 @@
 """Run metrics: one JSON object per line in WORKDIR/metrics.jsonl, and TensorBoard scalars.
 
-Only process 0 writes (`enabled=False` elsewhere makes every call a no-op). Each record is
-flushed as it is written, so a killed run keeps everything logged up to that point. On resume,
+Only process 0 writes (`enabled=False` elsewhere makes every call a no-op). On resume,
 `truncate_after(step)` drops records of steps after the restored checkpoint (logged after it by a
 run that died), so the resumed file reads as one uninterrupted run.
+
+The workdir may be local or a URL such as gs://bucket/run (`etils.epath`):
+- local: each record is appended to metrics.jsonl and flushed as it is written, so a killed run
+  keeps everything logged up to that point; TensorBoard events go to WORKDIR/tensorboard.
+- not local (object stores cannot append): records are buffered and the whole metrics.jsonl is
+  rewritten at each `flush()` (the training loop flushes at every checkpoint and evaluation, and
+  `close()` flushes), so a preemption loses at most what was logged since the last flush, which
+  the resumed run logs again. TensorBoard events (tensorboardX writes gs:// only with
+  google-cloud-storage) are written to a local temporary folder and copied to WORKDIR/tensorboard
+  at each flush.
 """
 
 from __future__ import annotations
@@ -11,10 +20,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import pathlib
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from typing import Any
+
+from etils import epath
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -29,13 +41,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def is_local(path: str | os.PathLike) -> bool:
+    """False for URLs (gs://bucket/..., s3://...), True for paths on this machine."""
+    return "://" not in os.fspath(path)
+
+
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
     """All records of WORKDIR/metrics.jsonl (empty if there is none)."""
-    path = pathlib.Path(workdir) / METRICS_FILE
+    return [json.loads(line) for line in _read_lines(epath.Path(workdir) / METRICS_FILE)]
+
+
+def _read_lines(path: epath.Path) -> list[str]:
+    """The non-empty lines of `path`, without their newline ([] if there is no such file)."""
     if not path.exists():
         return []
-    with path.open() as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [line for line in path.read_text().split("\n") if line.strip()]
 
 
 def _import_summary_writer():
@@ -57,20 +77,41 @@ def _import_summary_writer():
 
 
 class MetricsWriter:
-    """Appends metric records to metrics.jsonl and TensorBoard."""
+    """Writes metric records to metrics.jsonl and TensorBoard (see the module docstring).
 
-    def __init__(self, workdir: str | os.PathLike, *, enabled: bool = True):
-        self.workdir = pathlib.Path(workdir)
+    `buffered` (default: the workdir is not local) selects the rewrite-at-flush mode of non-local
+    workdirs; tests set it on a local folder.
+    """
+
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        enabled: bool = True,
+        buffered: bool | None = None,
+    ):
+        self.workdir = epath.Path(workdir)
         self.enabled = enabled
+        self.buffered = not is_local(workdir) if buffered is None else buffered
         self._tb = None
         self._file = None
+        self._lines: list[str] = []  # buffered mode: the whole metrics.jsonl
+        self._tb_local: str | None = None  # buffered mode: where TensorBoard events are written
         if enabled:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            self._file = (self.workdir / METRICS_FILE).open("a")
+            if self.buffered:
+                self._lines = _read_lines(self.workdir / METRICS_FILE)
+            else:
+                self._file = (self.workdir / METRICS_FILE).open("a")
 
     def _summary_writer(self):
         if self._tb is None:
-            self._tb = _import_summary_writer()(str(self.workdir / TENSORBOARD_DIR))
+            if self.buffered:
+                self._tb_local = tempfile.mkdtemp(prefix="nc_mixup_tb_")
+                logdir = self._tb_local
+            else:
+                logdir = str(self.workdir / TENSORBOARD_DIR)
+            self._tb = _import_summary_writer()(logdir)
         return self._tb
 
     def write(self, record: Mapping[str, Any], *, step: int, prefix: str = "") -> None:
@@ -78,8 +119,11 @@ class MetricsWriter:
         if not self.enabled:
             return
         line = {k: _plain(v) for k, v in record.items()}
-        self._file.write(json.dumps(line) + "\n")
-        self._file.flush()
+        if self.buffered:
+            self._lines.append(json.dumps(line))
+        else:
+            self._file.write(json.dumps(line) + "\n")
+            self._file.flush()
         tb = self._summary_writer()
         for key, value in line.items():
             if key in ("step", "epoch") or isinstance(value, bool):
@@ -90,6 +134,12 @@ class MetricsWriter:
     def truncate_after(self, step: int) -> None:
         """Drops the records whose 'step' is greater than `step` (before appending more)."""
         if not self.enabled:
+            return
+        if self.buffered:
+            kept = [line for line in self._lines if int(json.loads(line).get("step", 0)) <= step]
+            if len(kept) != len(self._lines):
+                self._lines = kept
+                self.flush()
             return
         records = read_metrics(self.workdir)
         kept = [r for r in records if int(r.get("step", 0)) <= step]
@@ -104,14 +154,38 @@ class MetricsWriter:
         self._file = (self.workdir / METRICS_FILE).open("a")
 
     def flush(self) -> None:
-        if self.enabled:
+        """Local: flushes the files. Buffered: rewrites metrics.jsonl and copies the TensorBoard
+        events to the workdir."""
+        if not self.enabled:
+            return
+        if self._tb is not None:
+            self._tb.flush()
+        if not self.buffered:
             self._file.flush()
-            if self._tb is not None:
-                self._tb.flush()
+            return
+        (self.workdir / METRICS_FILE).write_text("".join(line + "\n" for line in self._lines))
+        if self._tb_local is not None:
+            _copy_tree(self._tb_local, self.workdir / TENSORBOARD_DIR)
 
     def close(self) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self._tb is not None:
+            self._tb.close()
+        if self.buffered:
+            self.flush()
+            if self._tb_local is not None:
+                shutil.rmtree(self._tb_local, ignore_errors=True)
+        else:
             self._file.close()
-            if self._tb is not None:
-                self._tb.close()
-            self.enabled = False
+        self.enabled = False
+
+
+def _copy_tree(src: str, dst: epath.Path) -> None:
+    """Copies the files under the local folder `src` to `dst` (any epath), overwriting."""
+    for root, _, files in os.walk(src):
+        target = dst / os.path.relpath(root, src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                (target / name).write_bytes(f.read())

@@ -8,6 +8,9 @@ update meet: the loss is computed on the logits of the MIXED forward pass); `eva
 Randomness is explicit: `jax.random.key(config.seed)` splits into an init key and a train key,
 and step s uses `fold_in(train_key, s)`, so a resumed run draws exactly what an uninterrupted one
 would have. The data order is a function of (seed, epoch) (nc_mixup.data.pipeline.EpochIterator).
+
+The workdir is an `etils.epath.Path`: a local folder or a URL such as gs://bucket/run (needed on
+multi-host TPU pod slices, whose hosts have separate disks).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import dataclasses
 import functools
 import math
 import os
-import pathlib
 import signal
 import sys
 import time
@@ -28,13 +30,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from etils import epath
 from flax import struct
 from flax.training import train_state
 
 from nc_mixup import config as config_lib
 from nc_mixup import losses, mixup, optim, sharding
-from nc_mixup.checkpointing import Checkpointer, rng_to_json
-from nc_mixup.metrics_writer import MetricsWriter, read_metrics
+from nc_mixup.checkpointing import CHECKPOINT_DIR, Checkpointer, rng_to_json
+from nc_mixup.metrics_writer import MetricsWriter, is_local, read_metrics
 from nc_mixup.models import create_model
 
 CONFIG_FILE = "config.json"
@@ -321,7 +324,10 @@ def _any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 
 
-def _write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+def _write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
+    """WORKDIR/config.json, written atomically: locally through a temporary file and a rename;
+    elsewhere (gs://) directly, since an object appears only once its upload is complete and
+    object stores rename by copying."""
     text = config_lib.to_json(config)
     path = workdir / CONFIG_FILE
     if path.exists() and path.read_text() != text:
@@ -329,6 +335,9 @@ def _write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> N
             f"nc-mixup train: note: {path} differs from this run's config; overwriting it",
             file=sys.stderr,
         )
+    if not is_local(path):
+        path.write_text(text)
+        return
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
@@ -363,11 +372,11 @@ def train_and_evaluate(
     """
     stop = StopRequest() if stop is None else stop
     with stop:
-        return _train_and_evaluate(config, pathlib.Path(workdir), stop)
+        return _train_and_evaluate(config, epath.Path(workdir), stop)
 
 
 def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: pathlib.Path, stop: StopRequest
+    config: ml_collections.ConfigDict, workdir: epath.Path, stop: StopRequest
 ) -> dict[str, Any]:
     from nc_mixup.cli import UsageError
     from nc_mixup.data import get_datasets
@@ -449,6 +458,7 @@ def _train_and_evaluate(
             meta,
         )
         saved_step = step
+        writer.flush()  # a non-local metrics.jsonl is rewritten here (and after evaluations)
 
     start = 0
     if ckpt.latest_step() is not None:
@@ -495,6 +505,7 @@ def _train_and_evaluate(
             "test_loss": sums["loss"] / sums["count"],
         }
         writer.write(record, step=step, prefix="eval/")
+        writer.flush()
         return record
 
     stop_after = int(os.environ.get(STOP_AFTER_STEP_ENV, "0") or 0)
@@ -633,7 +644,7 @@ class LoadedRun:
 
 def load_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
     """The resolved config of the run in `workdir` (its config.json)."""
-    path = pathlib.Path(workdir) / CONFIG_FILE
+    path = epath.Path(workdir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {CONFIG_FILE} in {workdir}: not an nc-mixup run directory")
     return config_lib.from_json(path.read_text())
@@ -650,8 +661,7 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> LoadedRun:
     model = create_model(
         config.model, get_info(config.dataset.name).num_classes, compute_dtype(config.dtype)
     )
-    ckpt_dir = pathlib.Path(workdir) / "checkpoints"
-    if not ckpt_dir.is_dir():
+    if not (epath.Path(workdir) / CHECKPOINT_DIR).is_dir():
         raise FileNotFoundError(f"no checkpoints in {workdir} (the run saved none yet)")
     ckpt = Checkpointer(workdir, read_only=True, async_save=False)
     try:

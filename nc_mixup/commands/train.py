@@ -1,7 +1,8 @@
 """`nc-mixup train --config FILE.py[:ARG] --workdir DIR [--config.KEY=VALUE ...]`.
 
-Trains one configuration in DIR (config.json, metrics.jsonl, checkpoints/, tensorboard/); running
-the same command again resumes from the latest checkpoint. SIGTERM/SIGINT: the step in flight
+Trains one configuration in DIR (config.json, metrics.jsonl, checkpoints/, tensorboard/), a local
+folder or gs://BUCKET/PATH (required on multi-host TPU pod slices); running the same command again
+resumes from the latest checkpoint. SIGTERM/SIGINT: the step in flight
 finishes, a checkpoint is saved and the command exits (status 0) saying how to resume.
 Multi-process runs (one process per host): `--coordinator HOST:PORT --num-processes N
 --process-id I`, or the environment (see nc_mixup.distributed).
@@ -26,7 +27,9 @@ def register(subparsers) -> None:
         metavar="FILE.py[:ARG]",
         help="config file with get_config(arg=None), e.g. experiments/configs/smoke.py",
     )
-    p.add_argument("--workdir", required=True, metavar="DIR", help="run directory")
+    p.add_argument(
+        "--workdir", required=True, metavar="DIR", help="run directory (local or gs://...)"
+    )
     p.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="multi-process")
     p.add_argument("--num-processes", type=int, default=None, metavar="N", help="multi-process")
     p.add_argument("--process-id", type=int, default=None, metavar="I", help="multi-process")
