@@ -1,11 +1,62 @@
-"""`nc-mixup reproduce` (not yet implemented)."""
+"""`nc-mixup reproduce --profile quick|paper --out DIR [--only NAME,...]`.
+
+Regenerates the figures, tables, claims and HTML report of the paper's experiments (the registry
+in `experiments/registry.py`). Finished runs and analyses in DIR are reused, so a second call
+only rebuilds what changed; an interrupted call continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+
+PROFILES = ("quick", "paper", "smoke")
 
 
-def register(subparsers):
-    p = subparsers.add_parser("reproduce", help="(not yet implemented)")
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce",
+        help="regenerate every figure and table of the paper (make reproduce)",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+    )
+    p.add_argument("--profile", choices=PROFILES, default="quick",
+                   help="quick: CPU, FashionMNIST, small networks (minutes); paper: WRN-40-10 "
+                        "and ViT-B/4 on FashionMNIST, CIFAR-10, CIFAR-100 (GPU/TPU); smoke: "
+                        "a seconds-long version for tests (default: quick)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="results folder (created if missing)")
+    p.add_argument("--only", default="", metavar="NAME,...",
+                   help="comma-separated experiment names (default: all): geometry, "
+                        "loss_comparison, optimizers, calibration, fixed_etf, dynamics, "
+                        "earlier_layers, density, theory")
     p.set_defaults(run=run)
 
 
-def run(args, extra):
-    print("nc-mixup reproduce: not yet implemented")
-    return 1
+def _names() -> tuple[str, ...]:
+    from experiments.registry import EXPERIMENT_NAMES
+
+    return EXPERIMENT_NAMES
+
+
+def run(args, extra) -> int:
+    from nc_mixup.cli import UsageError
+
+    only = [n.strip() for n in args.only.split(",") if n.strip()] or None
+    unknown = [n for n in (only or []) if n not in _names()]
+    if unknown:
+        raise UsageError(f"--only: unknown experiment(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(_names())}")
+    from experiments.reproduce import ProfileMismatch, reproduce
+
+    try:
+        result = reproduce(args.profile, args.out, only)
+    except ProfileMismatch as e:
+        raise UsageError(str(e)) from None
+    except KeyboardInterrupt as e:
+        print(f"nc-mixup reproduce: interrupted ({e or 'signal'}); finished runs and the last "
+              "checkpoint are kept: run the same command again to continue.", file=sys.stderr)
+        return 130
+    if result["failed"]:
+        print(f"nc-mixup reproduce: {len(result['failed'])} unit(s) failed: "
+              + "; ".join(result["failed"][:5]))
+        return 1
+    return 0

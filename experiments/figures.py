@@ -1,0 +1,188 @@
+"""Figures that combine several analyses (one panel per run or snapshot), PNG + PDF.
+
+Each builder takes the records of its analyses (see `experiments.claims`), the analysis output
+folders and the path stem to write, and returns the files written. Figures of a single analysis
+(reliability diagram, confidence vs lambda, density, earlier layers) are drawn by
+`nc_mixup.analysis`; `analysis_figure` puts them side by side.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from nc_mixup.analysis import plots  # noqa: E402
+from nc_mixup.analysis.projection import project, project_boundaries  # noqa: E402
+
+Paths = list[pathlib.Path]
+
+
+def _save(fig: plt.Figure, stem: pathlib.Path) -> Paths:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = stem.with_suffix(".png"), stem.with_suffix(".pdf")
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    fig.savefig(pdf, bbox_inches="tight")
+    plt.close(fig)
+    return [png, pdf]
+
+
+def _grid(n: int, size: float = 3.6, max_cols: int = 5,
+          aspect: float = 1.0) -> tuple[plt.Figure, np.ndarray]:
+    """A figure with n panels of width `size` and height `size / aspect`, `max_cols` a row."""
+    cols = min(n, max_cols)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size / aspect * rows + 0.4),
+                             squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat[:n]
+
+
+def projection_panel(ax: plt.Axes, acts: dict[str, np.ndarray], classes: Sequence[int],
+                     title: str) -> list:
+    """Mixed activations in the B.2 plane of the classifier rows `classes` of W, drawn the
+    way `nc_mixup.analysis.plots` draws a single analysis (decision boundaries dashed)."""
+    W = np.asarray(acts["W"], dtype=np.float64)
+    b = np.asarray(acts["b"], dtype=np.float64)
+    cls = list(classes)
+    W3 = W[cls]
+    keep = np.isin(acts["y1"], cls) & np.isin(acts["y2"], cls)
+    P2 = project(np.asarray(acts["H"], dtype=np.float64)[keep], W3)
+    arts = plots.draw_projection(
+        ax, P2, acts["y1"][keep], acts["y2"][keep], np.asarray(acts["lam"])[keep],
+        project(W3, W3), [f"class {c}" for c in cls], project_boundaries(W3, b[cls]), size=3)
+    ax.set_title(title, fontsize=8)
+    return arts
+
+
+def projection_grid(records: Sequence[dict], dirs: Sequence[pathlib.Path],
+                    stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+    """One projection panel per analysis (`activations.npz` in each folder)."""
+    fig, axes = _grid(len(records))
+    arts = None
+    for ax, record, folder in zip(axes, records, dirs, strict=True):
+        with np.load(folder / "activations.npz") as f:
+            acts = {k: f[k] for k in ("H", "y1", "y2", "lam", "W", "b")}
+        arts = projection_panel(ax, acts, record["classes"], _title(record))
+    _colorbars(fig, arts)
+    return _save(fig, stem)
+
+
+def _colorbars(fig: plt.Figure, arts: list) -> None:
+    """Two horizontal colour bars under the panels: lambda of same- and different-class pairs."""
+    fig.subplots_adjust(bottom=0.16)
+    for i, (art, name) in enumerate(zip(arts, ("same class", "different classes"),
+                                        strict=True)):
+        cax = fig.add_axes((0.12 + 0.42 * i, 0.05, 0.34, 0.025))
+        bar = fig.colorbar(art, cax=cax, orientation="horizontal")
+        bar.set_label(f"lambda ({name})", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+
+
+def _title(record: dict) -> str:
+    epoch = record["tags"].get("epoch", "final")
+    text = record["label"]
+    if len(text) > 48:
+        text = text.replace(" / ", "/")
+    if epoch == "final":
+        return text + f" @ epoch {record['num_epochs']} (final)"
+    return text + f" @ epoch {epoch}"
+
+
+def analysis_figure(records: Sequence[dict], dirs: Sequence[pathlib.Path],
+                    stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+    """The figure `<stem>.png` that each analysis wrote, side by side, titled by run."""
+    images = []
+    for record, folder in zip(records, dirs, strict=True):
+        path = folder / f"{params['stem']}.png"
+        if path.exists():
+            images.append((_title(record), path))
+    if not images:
+        raise FileNotFoundError(f"no analysis figure {params['stem']}.png in "
+                                f"{', '.join(str(d) for d in dirs)}")
+    pixels = [mpimg.imread(path) for _, path in images]
+    aspect = max(p.shape[1] / p.shape[0] for p in pixels)
+    wide = aspect > 2.0  # e.g. one panel per layer: stack them vertically
+    fig, axes = _grid(len(images), size=min(4.2 * aspect, 14.0) if wide else 4.8,
+                      max_cols=1 if wide else 3, aspect=aspect)
+    for ax, (title, _), image in zip(axes, images, pixels, strict=True):
+        ax.imshow(image)
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def metric_curves(records: Sequence[dict], dirs: Sequence[pathlib.Path],
+                  stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+    """Metrics vs training epoch (one line per run, one panel per metric)."""
+    metrics = list(params["metrics"])
+    fig, axes = _grid(len(metrics), size=3.0)
+    runs: dict[str, list[tuple[float, dict]]] = {}
+    for record in records:
+        epoch = record["tags"]["epoch"]
+        epoch = record["num_epochs"] if epoch == "final" else epoch
+        runs.setdefault(record["run_id"], []).append((float(epoch), record["metrics"]))
+    for ax, key in zip(axes, metrics, strict=True):
+        for run_id, points in runs.items():
+            points.sort(key=lambda p: p[0])
+            xs = [e for e, _ in points]
+            ys = [np.nan if m.get(key) is None else float(m[key]) for _, m in points]
+            ax.plot(xs, ys, "o-", ms=3, label=run_id[:-9])
+        ax.set_xlabel("epoch", fontsize=7)
+        ax.set_title(key, fontsize=8)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def ece_bars(records: Sequence[dict], dirs: Sequence[pathlib.Path],
+             stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+    """Test ECE with and without mixup, grouped by (architecture, dataset, optimizer)."""
+    cells: dict[str, dict[bool, float]] = {}
+    for r in records:
+        t = r["tags"]
+        key = f"{t['arch']}\n{t['dataset']}\n{t['optimizer']}"
+        cells.setdefault(key, {})[bool(t["mixup"])] = r["metrics"].get("ece", np.nan)
+    names = list(cells)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.0, 3.2))
+    for offset, mix, colour in ((-0.2, False, "tab:gray"), (0.2, True, "tab:orange")):
+        vals = [cells[n].get(mix, np.nan) for n in names]
+        ax.bar(x + offset, vals, width=0.4, color=colour,
+               label="with mixup" if mix else "without mixup")
+    ax.set_xticks(x, names, fontsize=7)
+    ax.set_ylabel("test ECE (15 bins)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def theory_plot(theory_dirs: Sequence[pathlib.Path], stem: pathlib.Path) -> Paths:
+    """Copies the plot `python -m theory solve --plot` wrote (PNG and PDF)."""
+    out = []
+    for suffix in (".png", ".pdf"):
+        src = theory_dirs[0] / f"plot{suffix}"
+        dst = stem.with_suffix(suffix)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        out.append(dst)
+    return out
+
+
+BUILDERS = {
+    "projection_grid": projection_grid,
+    "analysis_figure": analysis_figure,
+    "metric_curves": metric_curves,
+    "ece_bars": ece_bars,
+}

@@ -1,0 +1,451 @@
+"""The experiments of SPEC section 4, by name, for each profile.
+
+An `Experiment` lists what it needs and what it produces:
+- `runs`: trainings, each a config spec `FILE.py:ARG` (the hyperparameters live in the config
+  files; this module only names the variants);
+- `analyses`: `run_analysis` calls on a run's checkpoint (final or a snapshot epoch) with the
+  profile's analysis settings;
+- `theory`: `python -m theory` invocations;
+- `figures` and `tables`: built from the analyses' outputs by `experiments.figures` and
+  `experiments.tables` (a figure or table `kind` names the builder).
+
+Runs and analyses are identified by content (the resolved config; the run plus the analysis
+options), so one shared by several experiments is trained or analysed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from experiments import configs
+from experiments.configs import profiles
+
+# Number of classes of every dataset a profile uses (for drawing the 3 analysed classes).
+_NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
+
+EXPERIMENT_NAMES = (
+    "geometry",
+    "loss_comparison",
+    "optimizers",
+    "calibration",
+    "fixed_etf",
+    "dynamics",
+    "earlier_layers",
+    "density",
+    "theory",
+)
+
+
+def _digest(obj: Any) -> str:
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training: a config spec and its resolved config (canonical JSON)."""
+
+    spec: str = dataclasses.field(compare=False)
+    config_json: str = dataclasses.field(compare=True)
+
+    @functools.cached_property
+    def config(self) -> dict:
+        return json.loads(self.config_json)
+
+    @property
+    def config_hash(self) -> str:
+        return _digest(self.config)
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        """What distinguishes this run from the others of the study."""
+        c = self.config
+        return {
+            "arch": c["model"]["name"],
+            "dataset": c["dataset"]["name"],
+            "loss": c["loss"],
+            "optimizer": c["optimizer"]["name"],
+            "mixup": bool(c["mixup"]["alpha"] > 0),
+            "mix_layer": c["mixup"]["layer"],
+            "classifier": "fixed_etf" if c["fixed_etf"] else "learned",
+        }
+
+    @property
+    def run_id(self) -> str:
+        t = self.tags
+        parts = [t["arch"], t["dataset"], t["loss"], t["optimizer"],
+                 "mixup" if t["mixup"] else "erm"]
+        if t["mix_layer"] not in (0, "0", "input"):
+            parts.append(f"layer{t['mix_layer']}")
+        if t["classifier"] == "fixed_etf":
+            parts.append("etf")
+        return "-".join(str(p) for p in parts) + "-" + self.config_hash[:8]
+
+    @property
+    def label(self) -> str:
+        t = self.tags
+        text = f"{t['arch']} / {t['dataset']} / {t['loss'].upper()} / {t['optimizer']}"
+        text += " / mixup" if t["mixup"] else " / no mixup"
+        if t["mix_layer"] not in (0, "0", "input"):
+            text += f" at layer {t['mix_layer']}"
+        if t["classifier"] == "fixed_etf":
+            text += " / fixed ETF"
+        return text
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """One `run_analysis` call: a run, a checkpoint (epoch; None = final) and the options."""
+
+    run: Run
+    epoch: int | None
+    classes: tuple[int, ...]
+    lambdas: str
+    pairs_per_class: int
+    mode: str
+    layers: tuple[str, ...] | str  # names of earlier layers, or "all" (the analysis's default)
+    seed: int
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "classes": list(self.classes), "lambdas": self.lambdas,
+            "pairs_per_class": self.pairs_per_class, "mode": self.mode,
+            "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
+            "seed": self.seed,
+        }
+
+    @property
+    def analysis_hash(self) -> str:
+        return _digest({"run": self.run.config_hash, **self.options})
+
+    @property
+    def analysis_id(self) -> str:
+        when = "final" if self.epoch is None else f"epoch{self.epoch}"
+        return f"{self.run.run_id[:-9]}-{when}-{self.analysis_hash[:8]}"
+
+    @property
+    def tags(self) -> dict[str, Any]:
+        return {**self.run.tags, "epoch": self.epoch if self.epoch is not None else "final"}
+
+    @property
+    def label(self) -> str:
+        when = "" if self.epoch is None else f" (epoch {self.epoch})"
+        return self.run.label + when
+
+
+@dataclasses.dataclass(frozen=True)
+class Theory:
+    """One `python -m theory solve` call (JSON + plot), named within the experiment."""
+
+    name: str
+    args: tuple[str, ...]
+
+    @property
+    def theory_id(self) -> str:
+        return f"{self.name}-{_digest(list(self.args))[:8]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """A figure: `kind` names its builder in `experiments.figures`."""
+
+    name: str
+    kind: str
+    caption: str
+    analyses: tuple[Analysis, ...] = ()
+    theory: tuple[Theory, ...] = ()
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """A table: one row per analysis; columns are tags then metric keys."""
+
+    name: str
+    caption: str
+    analyses: tuple[Analysis, ...]
+    tag_columns: tuple[str, ...]
+    metric_columns: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    name: str
+    title: str
+    description: str
+    runs: tuple[Run, ...]
+    analyses: tuple[Analysis, ...]
+    figures: tuple[Figure, ...]
+    tables: tuple[Table, ...]
+    theory: tuple[Theory, ...] = ()
+
+
+# Metric columns of the tables (keys of the analysis metrics.json).
+ACCURACY_COLUMNS = ("accuracy", "nll", "ece", "mce", "brier")
+NC_COLUMNS = ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_etf_distance", "nc3", "nc4")
+GEOMETRY_COLUMNS = ("same_class_alignment", "same_class_alignment_spread",
+                    "same_class_alignment_full", "boundary_gap", "chord_deviation")
+THEORY_COLUMNS = ("theory_cos_etf", "theory_cos_own_w", "theory_rel_dist_etf",
+                  "theory_rel_dist_own_w", "theory_fitted_weight_decay")
+
+
+class _Builder:
+    """Builds the experiments of one profile (shared helpers for the run/analysis variants)."""
+
+    def __init__(self, profile: str):
+        self.p = profiles.get_config(profile)
+        self.profile = profile
+
+    def run(self, cell: str, **arg: Any) -> Run:
+        arch, dataset = cell.split("/")
+        text = ",".join([f"arch={arch}", f"dataset={dataset}"]
+                        + [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in arg.items()])
+        spec = f"{self.p.train_config}:{text}"
+        config = configs.load(spec).to_dict()
+        return Run(spec=spec, config_json=json.dumps(config, sort_keys=True, default=list))
+
+    def classes(self, dataset: str) -> tuple[int, ...]:
+        rng = np.random.default_rng(self.p.analysis.class_seed)
+        chosen = rng.choice(_NUM_CLASSES[dataset], self.p.analysis.num_classes, replace=False)
+        return tuple(sorted(int(c) for c in chosen))
+
+    def analysis(self, run: Run, *, epoch: int | None = None, density: bool = False,
+                 layers: tuple[str, ...] | str = ()) -> Analysis:
+        a = self.p.analysis
+        if epoch is not None and epoch == run.config["num_epochs"]:
+            epoch = None  # the last snapshot is the final checkpoint: analyse it once
+        pairs = a.pairs_per_class
+        if density:
+            pairs = a.density_pairs_per_class
+        elif layers:
+            pairs = a.layers_pairs_per_class
+        return Analysis(
+            run=run, epoch=epoch, classes=self.classes(run.tags["dataset"]),
+            lambdas=a.density_lambdas if density else a.lambdas,
+            pairs_per_class=pairs,
+            mode=a.mode, layers=layers, seed=a.seed,
+        )
+
+    # ---- the experiments -------------------------------------------------------------------
+
+    def geometry(self) -> Experiment:
+        runs = tuple(self.run(cell) for cell in self.p.geometry_grid)
+        analyses = tuple(self.analysis(r) for r in runs)
+        return Experiment(
+            name="geometry",
+            title="Geometry of last-layer activations of mixed training data",
+            description=(
+                "Networks trained with mixup (CE). Mixed training pairs of 3 random classes on a "
+                "lambda grid, last-layer activations projected onto the plane of the three "
+                "classifier rows (paper appendix B.2). Same-class mixtures should lie on their "
+                "classifier direction for every lambda; different-class mixtures should trace "
+                "channels reaching the decision boundary at lambda = 1/2."),
+            runs=runs, analyses=analyses,
+            figures=(Figure("projection", "projection_grid",
+                            "Last-layer activations of mixed training data, one panel per run; "
+                            "classifier rows in black.", analyses),),
+            tables=(Table("metrics", "Accuracy, NC metrics and mixup geometry per run.",
+                          analyses, ("arch", "dataset", "optimizer"),
+                          ("accuracy",) + GEOMETRY_COLUMNS + NC_COLUMNS),),
+        )
+
+    def loss_comparison(self) -> Experiment:
+        runs = tuple(self.run(cell, loss=loss) for cell in self.p.loss_grid
+                     for loss in ("ce", "mse"))
+        analyses = tuple(self.analysis(r) for r in runs)
+        return Experiment(
+            name="loss_comparison",
+            title="Mixup with the MSE loss (straight segments) vs CE (channels)",
+            description=(
+                "The same mixup training with the MSE loss to the soft target. Under MSE the "
+                "different-class activations should lie on the straight chord between the class "
+                "means (the UFM optimum is affine in lambda); under CE they bend into channels "
+                "along the decision boundary (larger chord deviation)."),
+            runs=runs, analyses=analyses,
+            figures=(Figure("projection", "projection_grid",
+                            "Left to right: CE, MSE (per architecture/dataset).", analyses),),
+            tables=(Table("metrics", "Chord deviation and geometry, CE vs MSE.", analyses,
+                          ("arch", "dataset", "loss"),
+                          ("accuracy", "ece") + GEOMETRY_COLUMNS),),
+        )
+
+    def optimizers(self) -> Experiment:
+        runs = tuple(self.run(cell, opt=opt) for cell in self.p.optimizer_grid
+                     for opt in self.p.optimizers)
+        analyses = tuple(self.analysis(r) for r in runs)
+        return Experiment(
+            name="optimizers",
+            title="Optimizer robustness: SGD, Adam, AdamW",
+            description=("The geometry should not depend on the optimizer: the same mixup "
+                         "training with SGD, Adam and AdamW."),
+            runs=runs, analyses=analyses,
+            figures=(Figure("projection", "projection_grid",
+                            "Left to right: SGD, Adam, AdamW.", analyses),),
+            tables=(Table("metrics", "Accuracy, calibration and geometry per optimizer.",
+                          analyses, ("arch", "dataset", "optimizer"),
+                          ("accuracy", "ece") + GEOMETRY_COLUMNS),),
+        )
+
+    def calibration(self) -> Experiment:
+        runs = tuple(self.run(cell, mixup=m) for cell in self.p.calibration_grid
+                     for m in (True, False))
+        analyses = tuple(self.analysis(r) for r in runs)
+        return Experiment(
+            name="calibration",
+            title="Calibration with and without mixup",
+            description=(
+                "Test accuracy and expected calibration error (15 bins, top label) with and "
+                "without mixup (the paper's tables), reliability diagrams, and the mechanism: "
+                "the network's confidence on different-class mixtures drops towards lambda = 1/2, "
+                "where the activations sit on the decision boundary."),
+            runs=runs, analyses=analyses,
+            figures=(
+                Figure("reliability", "analysis_figure",
+                       "Reliability diagrams on the test set (with mixup, without).", analyses,
+                       params=(("stem", "reliability"),)),
+                Figure("confidence_vs_lambda", "analysis_figure",
+                       "Mean confidence and accuracy on different-class mixtures vs lambda.",
+                       analyses, params=(("stem", "confidence_vs_lambda"),)),
+                Figure("ece", "ece_bars", "Test ECE with and without mixup.", analyses),
+            ),
+            tables=(Table("accuracy_ece", "Test accuracy and calibration, with/without mixup.",
+                          analyses, ("arch", "dataset", "optimizer", "mixup"),
+                          ACCURACY_COLUMNS),),
+        )
+
+    def fixed_etf(self) -> Experiment:
+        runs = tuple(self.run(cell, etf=etf) for cell in self.p.etf_grid for etf in (False, True))
+        analyses = tuple(self.analysis(r) for r in runs)
+        return Experiment(
+            name="fixed_etf",
+            title="Fixed simplex-ETF classifier vs learned classifier, with the UFM optimum",
+            description=(
+                "With the classifier frozen to a simplex ETF, the activations should match the "
+                "UFM optimum (SPEC 2) even more closely, at no cost in accuracy. The theory curves "
+                "(optimum under an ETF aligned to W, weight decay fitted) are overlaid."),
+            runs=runs, analyses=analyses,
+            figures=(Figure("projection_theory", "analysis_figure",
+                            "Activations with the fitted UFM optimum overlaid (learned "
+                            "classifier; fixed simplex ETF).", analyses,
+                            params=(("stem", "projection_theory"),)),),
+            tables=(Table("theory_agreement", "Agreement with the UFM optimum and accuracy.",
+                          analyses, ("arch", "dataset", "classifier"),
+                          ("accuracy", "ece") + THEORY_COLUMNS + ("same_class_alignment",)),),
+        )
+
+    def dynamics(self) -> Experiment:
+        runs = tuple(self.run(cell) for cell in self.p.dynamics_grid)
+        analyses = tuple(self.analysis(r, epoch=e) for r in runs
+                         for e in r.config["snapshot_epochs"])
+        return Experiment(
+            name="dynamics",
+            title="Training dynamics: the geometry across epochs",
+            description=("The configuration emerges during training: the projection and its "
+                         "metrics at several snapshot epochs of the same run."),
+            runs=runs, analyses=analyses,
+            figures=(
+                Figure("projection", "projection_grid", "Snapshots, left to right by epoch.",
+                       analyses),
+                Figure("metrics", "metric_curves", "Geometry and NC metrics vs epoch.", analyses,
+                       params=(("metrics", ("same_class_alignment", "boundary_gap",
+                                            "chord_deviation", "nc1", "accuracy")),)),
+            ),
+            tables=(Table("metrics", "Metrics per snapshot epoch.", analyses,
+                          ("arch", "dataset", "epoch"),
+                          ("accuracy", "ece") + GEOMETRY_COLUMNS + ("nc1", "nc3")),),
+        )
+
+    def earlier_layers(self) -> Experiment:
+        runs, analyses = [], []
+        for cell in self.p.earlier_grid:
+            base = self.run(cell)
+            manifold = self.run(cell, layer=self.p.manifold_layer)
+            runs += [base, manifold]
+            analyses += [self.analysis(base, layers="all"),
+                         self.analysis(manifold, layers="all")]
+        analyses = tuple(analyses)
+        return Experiment(
+            name="earlier_layers",
+            title="Earlier layers: as if trained with manifold mixup",
+            description=(
+                "The same projection for the activations of earlier blocks of the input-mixup "
+                "network, beside a network trained with manifold mixup at such a block: the "
+                "earlier layers of the input-mixup network should look like the manifold-mixup "
+                "network's."),
+            runs=tuple(runs), analyses=analyses,
+            figures=(Figure("layers", "analysis_figure",
+                            "Earlier-layer activations (input mixup; manifold mixup).", analyses,
+                            params=(("stem", "layers"),)),),
+            tables=(Table("metrics", "Geometry of the last layer per run.", analyses,
+                          ("arch", "dataset", "mix_layer"), ("accuracy",) + GEOMETRY_COLUMNS),),
+        )
+
+    def density(self) -> Experiment:
+        runs = tuple(self.run(cell) for cell in self.p.density_grid)
+        analyses = tuple(self.analysis(r, density=True) for r in runs)
+        return Experiment(
+            name="density",
+            title="Density of different-class activations at lambda = 1/2",
+            description=("Where different-class mixtures at lambda = 1/2 land: concentrated on "
+                         "the decision boundary between their two classes."),
+            runs=runs, analyses=analyses,
+            figures=(Figure("density", "analysis_figure",
+                            "Density of different-class activations at lambda = 1/2.", analyses,
+                            params=(("stem", "density_half"),)),),
+            tables=(Table("metrics", "Boundary gap at lambda = 1/2.", analyses,
+                          ("arch", "dataset"), ("boundary_gap",)),),
+        )
+
+    def theory(self) -> Experiment:
+        t = self.p.theory
+        calls = tuple(
+            Theory(f"ufm_{loss}", ("solve", "--classes", str(t.classes), "--weight-decay",
+                                   str(t.weight_decay), "--norm", str(t.norm), "--loss", loss,
+                                   "--lambdas", t.lambdas, "--pairs", t.pairs))
+            for loss in t.losses)
+        # The agreement metric is computed by the analysis of every run; collect them all here.
+        analyses = tuple(dict.fromkeys(
+            self.geometry().analyses + self.loss_comparison().analyses
+            + self.fixed_etf().analyses))
+        return Experiment(
+            name="theory",
+            title="Theory: UFM optimal features in the paper's projection",
+            description=(
+                "Optimal last-layer features of the unconstrained features model under the mixup "
+                "loss with a simplex-ETF classifier (SPEC 2), from `python -m theory`: same-class "
+                "optima on the classifier directions, different-class optima in channels through "
+                "the boundary (CE) vs straight segments (MSE). The table gives the agreement of "
+                "every analysed network with the theory."),
+            runs=tuple(dict.fromkeys(a.run for a in analyses)), analyses=analyses,
+            theory=calls,
+            figures=tuple(Figure(c.name, "theory_plot", f"UFM optimum, {c.name[4:].upper()} "
+                                 "loss.", theory=(c,)) for c in calls),
+            tables=(Table("agreement", "Agreement with the UFM optimum, per analysed run.",
+                          analyses, ("arch", "dataset", "loss", "classifier"),
+                          THEORY_COLUMNS),),
+        )
+
+
+def experiments(profile: str) -> dict[str, Experiment]:
+    """Every experiment of `profile`, by name (in the order of SPEC section 4)."""
+    builder = _Builder(profile)
+    return {name: getattr(builder, name)() for name in EXPERIMENT_NAMES}
+
+
+def select(profile: str, only: list[str] | None = None) -> dict[str, Experiment]:
+    """The experiments named in `only` (all when None); unknown names raise KeyError."""
+    every = experiments(profile)
+    if not only:
+        return every
+    unknown = [n for n in only if n not in every]
+    if unknown:
+        raise KeyError(f"unknown experiment(s) {', '.join(unknown)}; "
+                       f"known: {', '.join(EXPERIMENT_NAMES)}")
+    return {n: every[n] for n in only}
