@@ -39,6 +39,7 @@ from nc_mixup import losses, mixup, optim, sharding
 from nc_mixup.checkpointing import CHECKPOINT_DIR, Checkpointer, rng_to_json
 from nc_mixup.metrics_writer import MetricsWriter, is_local, read_metrics
 from nc_mixup.models import create_model
+from nc_mixup.models.conv import cpu_compiler_options
 
 CONFIG_FILE = "config.json"
 # Set to a global step k to stop (as on SIGTERM: save, exit) after step k: for tests.
@@ -483,13 +484,18 @@ def _train_and_evaluate(
     elif 0 in config.snapshot_epochs:
         save(0)
 
+    # On CPU, XLA's own convolutions beat the default library's (nc_mixup.models.conv).
+    options = cpu_compiler_options()
     p_train_step = jax.jit(
         train_step,
         in_shardings=(repl, data, repl),
         out_shardings=(repl, repl),
         donate_argnums=(0,),
+        compiler_options=options,
     )
-    p_eval_step = jax.jit(eval_step, in_shardings=(repl, data), out_shardings=repl)
+    p_eval_step = jax.jit(
+        eval_step, in_shardings=(repl, data), out_shardings=repl, compiler_options=options
+    )
 
     def evaluate(step: int) -> dict[str, float]:
         sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}

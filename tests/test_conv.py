@@ -46,9 +46,11 @@ def _inputs(batch: int, k: int, c_in: int = 5, c_out: int = 6, size: int = 9, se
     return x, w, kt
 
 
+@pytest.mark.parametrize("mode", ["auto", "taps", "xla"])
 @pytest.mark.parametrize("batch,k,s,padding,d", CASES)
-def test_value_and_grads_match_xla(batch, k, s, padding, d):
-    """Under jit: forward, dx and dW equal jax.grad of lax.conv_general_dilated."""
+def test_value_and_grads_match_xla(batch, k, s, padding, d, mode, monkeypatch):
+    """Under jit: forward, dx and dW equal jax.grad of lax.conv_general_dilated (every mode)."""
+    monkeypatch.setattr(conv_lib, "CPU_WEIGHT_GRAD", mode)
     x, w, kt = _inputs(batch, k)
     pads = _pads(x.shape, k, s, padding, d)
 
@@ -98,6 +100,12 @@ def test_check_grads(k, s):
     check_grads(f, (x, w), order=1, modes=["rev"], atol=2e-2, rtol=2e-2, eps=1e-2)
 
 
+def _sin_grads(module: nn.Module, v, x):
+    """Gradients of sum(sin(module(x))) in the variables and the input, jitted."""
+    f = lambda v, x: jnp.sum(jnp.sin(module.apply(v, x)))
+    return jax.jit(jax.grad(f, (0, 1)))(v, x)
+
+
 def test_module_is_drop_in_for_nn_conv():
     """Same parameter tree and initial values as nn.Conv; same outputs and gradients."""
     x, _, _ = _inputs(3, 3, c_in=4, size=8)
@@ -114,14 +122,11 @@ def test_module_is_drop_in_for_nn_conv():
         v_ref = ref.init(jax.random.key(1), x)
         jax.tree.map(np.testing.assert_array_equal, v, v_ref)
 
-        def loss(m):
-            return jax.jit(jax.grad(lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))), (0, 1)))
-
         np.testing.assert_allclose(ours.apply(v, x), ref.apply(v, x), rtol=1e-5, atol=1e-5)
         jax.tree.map(
             lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
-            loss(ours)(v, x),
-            loss(ref)(v, x),
+            _sin_grads(ours, v, x),
+            _sin_grads(ref, v, x),
         )
 
 
@@ -149,7 +154,7 @@ def test_bfloat16():
         ref = nn.Conv(16, (3, 3), dtype=jnp.bfloat16, **kwargs)
         v = ours.init(jax.random.key(0), x)
 
-        def grads(m):
+        def grads(m, v=v):
             f = lambda v: jnp.sum(m.apply(v, x).astype(jnp.float32) ** 2)
             return jax.jit(jax.grad(f))(v)
 
@@ -170,21 +175,42 @@ def test_batch_dims_and_fallbacks():
         for kwargs in (dict(), *fallbacks):
             ours, ref = Conv(4, (3, 3), **kwargs), nn.Conv(4, (3, 3), **kwargs)
             v = ref.init(jax.random.key(0), xi)
-            f = lambda m: jax.grad(lambda v: jnp.sum(m.apply(v, xi) ** 2))(v)
+            f = lambda m, v=v, xi=xi: jax.grad(lambda v: jnp.sum(m.apply(v, xi) ** 2))(v)
             np.testing.assert_allclose(ours.apply(v, xi), ref.apply(v, xi), rtol=1e-5, atol=1e-5)
             jax.tree.map(
                 lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4), f(ours), f(ref)
             )
 
 
-def test_cpu_lowering_uses_dots_not_a_weight_gradient_convolution():
-    """On CPU the compiled backward pass has exactly two convolutions (forward, dx) per layer."""
-    x, w, _ = _inputs(2, 3, size=8)
-    pads = ((1, 1), (1, 1))
-    f = jax.jit(jax.grad(lambda x, w: jnp.sum(conv_fast_wgrad(x, w, (1, 1), pads, (1, 1)) ** 2),
-                         (0, 1)))
-    hlo = f.lower(x, w).as_text(dialect="hlo")
-    if jax.default_backend() == "cpu":
-        assert conv_lib.CPU_WEIGHT_GRAD == "taps"
-        assert hlo.count("convolution(") == 2, hlo
-        assert hlo.count(" dot(") >= 9
+@pytest.mark.parametrize(
+    "k,mode,convs,min_dots", [(1, "auto", 2, 1), (3, "auto", 3, 0), (3, "taps", 2, 9)]
+)
+def test_cpu_lowering(k, mode, convs, min_dots, monkeypatch):
+    """On CPU dW is GEMMs where chosen (no third convolution), XLA's convolution otherwise."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the GEMM weight gradient is CPU-only")
+    monkeypatch.setattr(conv_lib, "CPU_WEIGHT_GRAD", mode)
+    x, w, _ = _inputs(2, k, size=8)
+    pads = _pads(x.shape, k, 1, "SAME", 1)
+    f = lambda x, w: jnp.sum(conv_fast_wgrad(x, w, (1, 1), pads, (1, 1)) ** 2)
+    hlo = jax.jit(jax.grad(f, (0, 1))).lower(x, w).as_text(dialect="hlo")
+    assert hlo.count(" convolution(") == convs, hlo
+    assert hlo.count(" dot(") >= min_dots, hlo
+
+
+def test_cpu_compiler_options():
+    """Accepted by this XLA on CPU (None elsewhere), and they change nothing numerically."""
+    opts = conv_lib.cpu_compiler_options()
+    if jax.default_backend() != "cpu":
+        assert opts is None
+        return
+    assert opts == conv_lib.CPU_CONV_COMPILER_OPTIONS
+    x, w, kt = _inputs(4, 3, c_in=24, c_out=32, size=8)
+    f = lambda x, w: jax.grad(
+        lambda x, w: jnp.sum(jnp.sin(conv_fast_wgrad(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)))),
+        (0, 1),
+    )(x, w)
+    default = jax.jit(f).lower(x, w).compile()(x, w)
+    eigen = jax.jit(f).lower(x, w).compile(compiler_options=opts)(x, w)
+    for a, b in zip(default, eigen, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

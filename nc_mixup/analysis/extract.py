@@ -17,6 +17,7 @@ forward pass is jitted once per batch shape; a tqdm bar shows progress.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from nc_mixup.models.conv import cpu_compiler_options
 
 MODES = ("train", "eval")
 DEFAULT_LAMBDAS = "0:1:11"
@@ -144,7 +147,7 @@ def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[s
     if getattr(model, "dropout", 0):
         model = model.clone(dropout=0.0)  # no parameters of its own: same variables
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=cpu_compiler_options())
     def forward(x1, x2, lam, rng):
         x = lam * x1 + (1.0 - lam) * x2
         out = model.apply(

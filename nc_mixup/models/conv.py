@@ -1,36 +1,41 @@
-"""`Conv`: `flax.linen.Conv` with a convolution whose gradient we compute ourselves on CPU.
+"""`Conv`: `flax.linen.Conv` whose convolution has a custom VJP, for fast CPU training steps.
 
-Why this exists. A WRN training step on XLA:CPU (jax 0.10.2) spends most of its time in the
-convolution *weight* gradient. XLA writes dW as one more convolution in which the batch is the
-contracted "feature" dimension and the output-gradient image is the "kernel" (a 32x32 window for a
-32x32 layer): it first transposes x to (C, H, W, N) and dy to (H, W, N, O) (two full copies of
-each activation, slow strided copies) and then runs a convolution with a tiny 3x3 output that
-parallelises badly over the thread pool. On the 2-core box of issue 5 that made a Flax WRN-16-4
-step several times slower than PyTorch, although its forward pass ran at PyTorch speed.
+Why. Issue 5 measured a Flax WRN-16-4 mixup step at 0.21x PyTorch on a 2-core CPU and traced it
+to XLA:CPU's convolution *weight* gradient. XLA writes dW as one more convolution, in which the
+batch is the contracted feature dimension and the output gradient is a (H_out, W_out) "kernel";
+it needs x transposed to (C_in, H, W, N), which XLA fuses with the producer of x (BatchNorm-ReLU)
+into slow strided copies. With jax 0.10.2 (XLA:CPU hands every convolution to YNNPACK) we measured
+on the same machine, for the 3x3 64->64 32x32 batch-128 case, dW at ~0.23 s against ~0.1-0.14 s
+for the forward pass (not the 4.1 s of the issue, which we could not reproduce), and for the
+whole step about 0.6x PyTorch (benchmarks/RESULTS.md, "Training step vs PyTorch").
 
-What it does instead. dW is a sum of plain matrix products, one per kernel tap: for tap
-(i, j), dW[i, j] = X_ij^T dY, where X_ij is the zero-padded input shifted by (i, j) (and
-subsampled by the stride), flattened to (N*H_out*W_out, C_in), and dY is the output gradient
-flattened to (N*H_out*W_out, C_out). Each is one GEMM with a large contraction dimension, which
-XLA:CPU's dot runs near peak with good threading, and the shifted slices are read in their
-natural NHWC layout (no transposes). Unlike an im2col matrix (all taps concatenated, 9x the
-input), only one tap's slice is live at a time. The forward pass and the input gradient are
-left to XLA's own convolution (`lax.conv_general_dilated` and its transpose), which are fast.
+What `conv_fast_wgrad` does. Forward: `lax.conv_general_dilated`. Input gradient: XLA's own
+transposed convolution. Weight gradient on CPU: for 1x1 kernels (the WRN's strided shortcuts)
+one GEMM, X^T dY with X the (stride-subsampled) input flattened to (N*H_out*W_out, C_in) and dY
+the output gradient flattened to (N*H_out*W_out, C_out): 4-5x faster than XLA's convolution
+there. Larger kernels keep XLA's weight gradient: its per-tap generalisation
+(`weight_grad_taps`, dW[i, j] = X_ij^T dY over the shifted inputs X_ij, no im2col matrix) is
+verified and selectable with CPU_WEIGHT_GRAD = "taps" but measured 2x slower than XLA for 3x3,
+because XLA:CPU materialises every shifted slice. On GPU/TPU XLA's native gradient is used
+throughout (`lax.platform_dependent`).
 
-On GPU/TPU XLA's native weight gradient is fast, so `lax.platform_dependent` keeps it there: the
-tap formulation is used only when the computation is lowered for CPU.
+The bigger lever is not in the VJP: XLA:CPU's own (Eigen) convolution kernels ran the forward,
+input-gradient and weight-gradient convolutions of these shapes 1.2-2.9x faster than YNNPACK's,
+and a whole WRN-16-4 step 1.5x faster. That is a per-compilation choice which a module cannot
+make; `cpu_compiler_options()` returns the `compiler_options` to pass to `jax.jit` of a CPU
+training step (None elsewhere).
 
-The result is verified against `jax.grad` of `lax.conv_general_dilated` in tests/test_conv.py.
-Limits: only reverse-mode differentiation (it is a `jax.custom_vjp`; forward-mode `jax.jvp`
-through it raises); convolutions with input dilation or feature groups fall back to
-`lax.conv_general_dilated` (XLA's own gradient).
+Verified against `jax.grad` of `lax.conv_general_dilated` in tests/test_conv.py. Limits:
+reverse mode only (a `jax.custom_vjp`: forward-mode `jax.jvp` through it raises); convolutions
+with input dilation, feature groups or a preferred element type fall back to
+`lax.conv_general_dilated` with XLA's gradient.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -40,9 +45,52 @@ from jax import lax
 
 Pads = tuple[tuple[int, int], ...]
 
-# Weight-gradient implementation used when lowering for CPU: "taps" (one GEMM per kernel tap) or
-# "xla" (XLA's own convolution gradient). Benchmarks flip it; models should leave it alone.
-CPU_WEIGHT_GRAD = "taps"
+# Weight-gradient implementation used when lowering for CPU: "auto" (one GEMM for 1x1 kernels,
+# XLA's own convolution gradient otherwise), "taps" (per-tap GEMMs for every kernel) or "xla"
+# (XLA's everywhere). Read at trace time; benchmarks and tests flip it, models leave it alone.
+CPU_WEIGHT_GRAD = "auto"
+
+
+def _cpu_weight_grad(kernel_shape: Sequence[int]) -> Callable[..., jax.Array]:
+    """The weight-gradient function to use on CPU for this kernel (see CPU_WEIGHT_GRAD)."""
+    mode = CPU_WEIGHT_GRAD
+    if mode == "auto":
+        mode = "taps" if all(k == 1 for k in kernel_shape[:-2]) else "xla"
+    return {"taps": weight_grad_taps, "xla": weight_grad_xla}[mode]
+
+
+# XLA:CPU compile options that send convolutions to XLA's own (Eigen) kernels instead of YNNPACK,
+# keeping YNNPACK for dots and reductions (jax 0.10.2 enables these three library fusions by
+# default). See `cpu_compiler_options`.
+CPU_CONV_COMPILER_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": (
+        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+    ),
+}
+
+
+@functools.cache
+def cpu_compiler_options() -> dict[str, str] | None:
+    """`compiler_options` for `jax.jit` of a convolutional training step on CPU, else None.
+
+    XLA:CPU in jax 0.10.2 runs every convolution through YNNPACK; on the 2-core AMD EPYC box of
+    issue 5 its forward, input-gradient and weight-gradient convolutions were 1.2-2.9x slower
+    than XLA's Eigen convolutions, and a WRN-16-4 training step 1.5x slower (benchmarks/
+    RESULTS.md, "Training step vs PyTorch"). Dots and reductions stay on YNNPACK. A per-jit
+    option cannot be set from inside a module, so the caller passes it:
+    `jax.jit(train_step, compiler_options=cpu_compiler_options())`. Returns None when the default
+    backend is not CPU or when this XLA does not know the option (checked once by compiling a
+    tiny function), so it is always safe to pass.
+    """
+    if jax.default_backend() != "cpu":
+        return None
+    try:
+        jax.jit(lambda a: a + 1).lower(jnp.zeros(())).compile(
+            compiler_options=CPU_CONV_COMPILER_OPTIONS
+        )
+    except Exception:  # an unknown option or enum value in another jax: just don't use it
+        return None
+    return dict(CPU_CONV_COMPILER_OPTIONS)
 
 
 def _channels_last(ndim: int) -> lax.ConvDimensionNumbers:
@@ -104,7 +152,10 @@ def weight_grad_taps(
         )
         xs = lax.slice(xp, start, limit, (1, *strides, 1))
         g = lax.dot_general(
-            xs, dy, ((contract, contract), ((), ())), precision=precision,
+            xs,
+            dy,
+            ((contract, contract), ((), ())),
+            precision=precision,
             preferred_element_type=acc,
         )
         taps.append(g)
@@ -144,23 +195,42 @@ def conv_fast_wgrad(
     return _conv(x, kernel, strides, pads, dilation, precision)
 
 
-def _fwd(x, kernel, strides, pads, dilation, precision):
+def _fwd(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: tuple[int, ...],
+    pads: Pads,
+    dilation: tuple[int, ...],
+    precision: Any,
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
     return _conv(x, kernel, strides, pads, dilation, precision), (x, kernel)
 
 
-def _bwd(strides, pads, dilation, precision, res, dy):
+def _bwd(
+    strides: tuple[int, ...],
+    pads: Pads,
+    dilation: tuple[int, ...],
+    precision: Any,
+    res: tuple[jax.Array, jax.Array],
+    dy: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """dx: XLA's transposed convolution; dW: `_cpu_weight_grad` on CPU, XLA's elsewhere."""
     x, kernel = res
     conv_x = lambda x_: _conv(x_, kernel, strides, pads, dilation, precision)
     (dx,) = jax.linear_transpose(conv_x, jax.ShapeDtypeStruct(x.shape, x.dtype))(dy)
-    args = (kernel.shape, strides, pads, dilation, precision)
-    xla = functools.partial(weight_grad_xla, kernel_shape=args[0], strides=strides, pads=pads,
-                            dilation=dilation, precision=precision)
-    if CPU_WEIGHT_GRAD == "taps":
-        taps = functools.partial(weight_grad_taps, kernel_shape=args[0], strides=strides,
-                                 pads=pads, dilation=dilation, precision=precision)
-        dk = lax.platform_dependent(x, dy, cpu=taps, default=xla)
-    else:
+    kw = dict(
+        kernel_shape=kernel.shape,
+        strides=strides,
+        pads=pads,
+        dilation=dilation,
+        precision=precision,
+    )
+    xla = functools.partial(weight_grad_xla, **kw)
+    cpu = _cpu_weight_grad(kernel.shape)
+    if cpu is weight_grad_xla:
         dk = xla(x, dy)
+    else:
+        dk = lax.platform_dependent(x, dy, cpu=functools.partial(cpu, **kw), default=xla)
     return dx, dk.astype(kernel.dtype)
 
 
@@ -207,8 +277,17 @@ def conv_general_dilated(
     )
     if not plain:
         return lax.conv_general_dilated(
-            lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-            feature_group_count, batch_group_count, precision, preferred_element_type,
+            lhs,
+            rhs,
+            window_strides,
+            padding,
+            lhs_dilation,
+            rhs_dilation,
+            dimension_numbers,
+            feature_group_count,
+            batch_group_count,
+            precision,
+            preferred_element_type,
         )
     strides = _as_tuple(window_strides, n_sp)
     if isinstance(padding, str):
@@ -224,18 +303,20 @@ def conv_general_dilated(
 class Conv(nn.Conv):
     """Drop-in for `flax.linen.Conv` (same arguments, same 'kernel'/'bias' parameters).
 
-    Only the convolution primitive differs: `conv_general_dilated` above, whose weight gradient
-    is computed as per-tap GEMMs on CPU. Forward values are identical to `nn.Conv`.
+    Only the convolution primitive differs: `conv_general_dilated` above (the custom VJP of
+    `conv_fast_wgrad`). Forward values are those of `nn.Conv`.
     """
 
     conv_general_dilated: Any = conv_general_dilated
 
 
 __all__ = [
+    "CPU_CONV_COMPILER_OPTIONS",
     "CPU_WEIGHT_GRAD",
     "Conv",
     "conv_fast_wgrad",
     "conv_general_dilated",
+    "cpu_compiler_options",
     "weight_grad_taps",
     "weight_grad_xla",
 ]
