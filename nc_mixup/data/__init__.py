@@ -146,8 +146,9 @@ def get_datasets(
     """Train and test arrays ready for training, from a `config.dataset` ConfigDict (or dict).
 
     Reads `name`, `data_dir`, `raw_dir`, `source`, `n_per_class`, `test_n_per_class`,
-    `image_size` (see CONTRACTS.md). The class-balanced subsets are drawn from `seed` (default:
-    `dataset_config.subset_seed` if set, else 0), so the subset is the same across training seeds.
+    `image_size` (see docs/architecture.md). The class-balanced subsets are drawn from `seed`
+    (default: `dataset_config.subset_seed` if set, else 0), so the subset is the same across
+    training seeds.
 
     Augmentation (`augment`) is not applied here: pass it to `pipeline.EpochIterator`, which
     draws it per (seed, epoch, step).

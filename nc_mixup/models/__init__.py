@@ -1,6 +1,6 @@
 """The networks: `create_model(model_config, num_classes, dtype)` picks one by `model.name`.
 
-Every model is a Flax linen Module with the same interface (see .notes/CONTRACTS.md):
+Every model is a Flax linen Module with the same interface (see docs/architecture.md):
 
     model.layer_names       # hidden capture/mix points, in order (not 'input', not 'penultimate')
     model.apply(variables, x, train=False, mix=None, capture=False, rngs=..., mutable=...)
