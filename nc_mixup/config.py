@@ -51,6 +51,7 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.source = "auto"  # 'auto' | 'tfds' | 'raw'
     c.dataset.image_size = 0  # 0 = native; e.g. 32 pads FashionMNIST 28 -> 32
     c.dataset.augment = False  # random crop + flip (CIFAR)
+    c.dataset.subset_seed = 0  # seed of the class-balanced subsets (same across training seeds)
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"

@@ -345,13 +345,14 @@ def _write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> Non
 
 
 def _progress(total: int, initial: int, desc: str, enabled: bool):
+    """The epoch's progress bar: on a terminal only (disable=None), so logs stay readable."""
     from tqdm.auto import tqdm
 
     return tqdm(
         total=total,
         initial=initial,
         desc=desc,
-        disable=not enabled,
+        disable=None if enabled else True,
         leave=False,
         dynamic_ncols=True,
     )
