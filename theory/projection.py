@@ -7,7 +7,7 @@ Q = U V^T (3 x d); an activation h maps to
 
 pi is the orthogonal projection of h - m onto the plane of the centred rows, written in
 isometric 2-D coordinates; a simplex-ETF W3 maps to an equilateral triangle. (nc_mixup.analysis
-has the same map for activations; theory keeps its own so that it never imports nc_mixup.)
+re-exports this map as nc_mixup.analysis.projection; theory never imports nc_mixup.)
 """
 
 from __future__ import annotations
