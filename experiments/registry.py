@@ -11,6 +11,10 @@ An `Experiment` lists what it needs and what it produces:
 
 Runs and analyses are identified by content (the resolved config; the run plus the analysis
 options), so one shared by several experiments is trained or analysed once.
+
+An experiment is one method of `_Builder` decorated with `@experiment("name")`: the decorator is
+the only list of experiments (their order is the report's), and the method reads its grid from the
+profile (`experiments/configs/profiles.py`). See docs/architecture.md, "add an experiment".
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,17 +34,18 @@ from experiments.configs import profiles
 # Number of classes of every dataset a profile uses (for drawing the 3 analysed classes).
 _NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100}
 
-EXPERIMENT_NAMES = (
-    "geometry",
-    "loss_comparison",
-    "optimizers",
-    "calibration",
-    "fixed_etf",
-    "dynamics",
-    "earlier_layers",
-    "density",
-    "theory",
-)
+#: name -> the `_Builder` method that builds it, in the order of the report (SPEC section 4).
+_EXPERIMENTS: dict[str, Callable[[_Builder], Experiment]] = {}
+
+
+def experiment(name: str):
+    """Registers a `_Builder` method as the experiment `name`."""
+    def register(method):
+        if name in _EXPERIMENTS:
+            raise ValueError(f"experiment {name!r} registered twice")
+        _EXPERIMENTS[name] = method
+        return method
+    return register
 
 
 def _digest(obj: Any) -> str:
@@ -74,6 +80,7 @@ class Run:
             "mixup": bool(c["mixup"]["alpha"] > 0),
             "mix_layer": c["mixup"]["layer"],
             "classifier": "fixed_etf" if c["fixed_etf"] else "learned",
+            "seed": c["seed"],
         }
 
     @property
@@ -85,6 +92,7 @@ class Run:
             parts.append(f"layer{t['mix_layer']}")
         if t["classifier"] == "fixed_etf":
             parts.append("etf")
+        parts.append(f"s{t['seed']}")
         return "-".join(str(p) for p in parts) + "-" + self.config_hash[:8]
 
     @property
@@ -96,7 +104,7 @@ class Run:
             text += f" at layer {t['mix_layer']}"
         if t["classifier"] == "fixed_etf":
             text += " / fixed ETF"
-        return text
+        return text + f" / seed {t['seed']}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,6 +119,7 @@ class Analysis:
     mode: str
     layers: tuple[str, ...] | str  # names of earlier layers, or "all" (the analysis's default)
     seed: int
+    num_triples: int = 1
 
     @property
     def options(self) -> dict[str, Any]:
@@ -118,7 +127,7 @@ class Analysis:
             "epoch": self.epoch, "classes": list(self.classes), "lambdas": self.lambdas,
             "pairs_per_class": self.pairs_per_class, "mode": self.mode,
             "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
-            "seed": self.seed,
+            "seed": self.seed, "num_triples": self.num_triples,
         }
 
     @property
@@ -137,6 +146,8 @@ class Analysis:
     @property
     def label(self) -> str:
         when = "" if self.epoch is None else f" (epoch {self.epoch})"
+        if self.epoch == 0:
+            when = " (random initialisation)"
         return self.run.label + when
 
 
@@ -190,10 +201,11 @@ class Experiment:
 # Metric columns of the tables (keys of the analysis metrics.json).
 ACCURACY_COLUMNS = ("accuracy", "nll", "ece", "mce", "brier")
 NC_COLUMNS = ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_etf_distance", "nc3", "nc4")
-GEOMETRY_COLUMNS = ("same_class_alignment", "same_class_alignment_spread",
-                    "same_class_alignment_full", "boundary_gap", "chord_deviation")
-THEORY_COLUMNS = ("theory_cos_etf", "theory_cos_own_w", "theory_rel_dist_etf",
-                  "theory_rel_dist_own_w", "theory_fitted_weight_decay")
+GEOMETRY_COLUMNS = ("same_class_alignment", "same_class_spread", "same_class_alignment_full",
+                    "boundary_gap", "chord_deviation", "channel_deviation")
+THEORY_COLUMNS = ("theory_gamma_etf", "theory_delta_straight", "theory_rel_dist_interior",
+                  "theory_rel_dist_straight", "theory_fit_at_bound", "theory_cos_etf",
+                  "theory_cos_own_w")
 
 
 class _Builder:
@@ -203,8 +215,11 @@ class _Builder:
         self.p = profiles.get_config(profile)
         self.profile = profile
 
-    def run(self, cell: str, **arg: Any) -> Run:
+    def run(self, cell: str, seed: int | None = None, **arg: Any) -> Run:
+        """The run of `cell` ("arch/dataset") with config arguments `arg`, training seed `seed`
+        (default: the profile's first)."""
         arch, dataset = cell.split("/")
+        arg["seed"] = self.p.seeds[0] if seed is None else seed
         text = ",".join([f"arch={arch}", f"dataset={dataset}"]
                         + [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in arg.items()])
         spec = f"{self.p.train_config}:{text}"
@@ -216,8 +231,20 @@ class _Builder:
         chosen = rng.choice(_NUM_CLASSES[dataset], self.p.analysis.num_classes, replace=False)
         return tuple(sorted(int(c) for c in chosen))
 
+    def first_seed(self, analyses: tuple[Analysis, ...]) -> tuple[Analysis, ...]:
+        """The analyses of the profile's first seed (what the figures show; the claims and
+        tables use every seed)."""
+        return tuple(a for a in analyses if a.run.tags["seed"] == self.p.seeds[0])
+
+    def runs(self, grid: tuple[str, ...], **arg: Any) -> tuple[Run, ...]:
+        """The runs of every cell of `grid` for every seed of the profile (the replicates)."""
+        return tuple(self.run(cell, seed=s, **arg) for cell in grid for s in self.p.seeds)
+
     def analysis(self, run: Run, *, epoch: int | None = None, density: bool = False,
-                 layers: tuple[str, ...] | str = ()) -> Analysis:
+                 layers: tuple[str, ...] | str = (), triples: int | None = None) -> Analysis:
+        """The analysis of `run` (final checkpoint, or `epoch`) with the profile's settings;
+        `triples` class triples (default: the profile's num_triples for a final checkpoint or
+        the initialisation, 1 for other snapshots)."""
         a = self.p.analysis
         if epoch is not None and epoch == run.config["num_epochs"]:
             epoch = None  # the last snapshot is the final checkpoint: analyse it once
@@ -231,12 +258,14 @@ class _Builder:
             lambdas=a.density_lambdas if density else a.lambdas,
             pairs_per_class=pairs,
             mode=a.mode, layers=layers, seed=a.seed,
+            num_triples=triples or (a.num_triples if epoch in (None, 0) else 1),
         )
 
     # ---- the experiments -------------------------------------------------------------------
 
+    @experiment("geometry")
     def geometry(self) -> Experiment:
-        runs = tuple(self.run(cell) for cell in self.p.geometry_grid)
+        runs = self.runs(self.p.geometry_grid)
         analyses = tuple(self.analysis(r) for r in runs)
         return Experiment(
             name="geometry",
@@ -249,16 +278,17 @@ class _Builder:
                 "channels reaching the decision boundary at lambda = 1/2."),
             runs=runs, analyses=analyses,
             figures=(Figure("projection", "projection_grid",
-                            "Last-layer activations of mixed training data, one panel per run; "
-                            "classifier rows in black.", analyses),),
+                            "Last-layer activations of mixed training data, one panel per run "
+                            "(first seed); classifier rows in black.",
+                            self.first_seed(analyses)),),
             tables=(Table("metrics", "Accuracy, NC metrics and mixup geometry per run.",
                           analyses, ("arch", "dataset", "optimizer"),
                           ("accuracy",) + GEOMETRY_COLUMNS + NC_COLUMNS),),
         )
 
+    @experiment("loss_comparison")
     def loss_comparison(self) -> Experiment:
-        runs = tuple(self.run(cell, loss=loss) for cell in self.p.loss_grid
-                     for loss in ("ce", "mse"))
+        runs = tuple(r for loss in ("ce", "mse") for r in self.runs(self.p.loss_grid, loss=loss))
         analyses = tuple(self.analysis(r) for r in runs)
         return Experiment(
             name="loss_comparison",
@@ -270,12 +300,14 @@ class _Builder:
                 "along the decision boundary (larger chord deviation)."),
             runs=runs, analyses=analyses,
             figures=(Figure("projection", "projection_grid",
-                            "Left to right: CE, MSE (per architecture/dataset).", analyses),),
+                            "CE, then MSE (per architecture/dataset; first seed).",
+                            self.first_seed(analyses)),),
             tables=(Table("metrics", "Chord deviation and geometry, CE vs MSE.", analyses,
                           ("arch", "dataset", "loss"),
                           ("accuracy", "ece") + GEOMETRY_COLUMNS),),
         )
 
+    @experiment("optimizers")
     def optimizers(self) -> Experiment:
         runs = tuple(self.run(cell, opt=opt) for cell in self.p.optimizer_grid
                      for opt in self.p.optimizers)
@@ -293,9 +325,9 @@ class _Builder:
                           ("accuracy", "ece") + GEOMETRY_COLUMNS),),
         )
 
+    @experiment("calibration")
     def calibration(self) -> Experiment:
-        runs = tuple(self.run(cell, mixup=m) for cell in self.p.calibration_grid
-                     for m in (True, False))
+        runs = tuple(r for m in (True, False) for r in self.runs(self.p.calibration_grid, mixup=m))
         analyses = tuple(self.analysis(r) for r in runs)
         return Experiment(
             name="calibration",
@@ -308,11 +340,12 @@ class _Builder:
             runs=runs, analyses=analyses,
             figures=(
                 Figure("reliability", "analysis_figure",
-                       "Reliability diagrams on the test set (with mixup, without).", analyses,
-                       params=(("stem", "reliability"),)),
+                       "Reliability diagrams on the test set (with mixup, without; first seed).",
+                       self.first_seed(analyses), params=(("stem", "reliability"),)),
                 Figure("confidence_vs_lambda", "analysis_figure",
-                       "Mean confidence and accuracy on different-class mixtures vs lambda.",
-                       analyses, params=(("stem", "confidence_vs_lambda"),)),
+                       "Mean confidence and accuracy on different-class mixtures vs lambda "
+                       "(first seed).",
+                       self.first_seed(analyses), params=(("stem", "confidence_vs_lambda"),)),
                 Figure("ece", "ece_bars", "Test ECE with and without mixup.", analyses),
             ),
             tables=(Table("accuracy_ece", "Test accuracy and calibration, with/without mixup.",
@@ -320,8 +353,9 @@ class _Builder:
                           ACCURACY_COLUMNS),),
         )
 
+    @experiment("fixed_etf")
     def fixed_etf(self) -> Experiment:
-        runs = tuple(self.run(cell, etf=etf) for cell in self.p.etf_grid for etf in (False, True))
+        runs = tuple(r for etf in (False, True) for r in self.runs(self.p.etf_grid, etf=etf))
         analyses = tuple(self.analysis(r) for r in runs)
         return Experiment(
             name="fixed_etf",
@@ -333,17 +367,18 @@ class _Builder:
             runs=runs, analyses=analyses,
             figures=(Figure("projection_theory", "analysis_figure",
                             "Activations with the fitted UFM optimum overlaid (learned "
-                            "classifier; fixed simplex ETF).", analyses,
-                            params=(("stem", "projection_theory"),)),),
+                            "classifier; fixed simplex ETF; first seed).",
+                            self.first_seed(analyses), params=(("stem", "projection_theory"),)),),
             tables=(Table("theory_agreement", "Agreement with the UFM optimum and accuracy.",
                           analyses, ("arch", "dataset", "classifier"),
                           ("accuracy", "ece") + THEORY_COLUMNS + ("same_class_alignment",)),),
         )
 
+    @experiment("dynamics")
     def dynamics(self) -> Experiment:
         runs = tuple(self.run(cell) for cell in self.p.dynamics_grid)
-        analyses = tuple(self.analysis(r, epoch=e) for r in runs
-                         for e in r.config["snapshot_epochs"])
+        analyses = tuple(self.analysis(r, epoch=e, triples=1) for r in runs
+                         for e in r.config["snapshot_epochs"] if e > 0)
         return Experiment(
             name="dynamics",
             title="Training dynamics: the geometry across epochs",
@@ -362,31 +397,44 @@ class _Builder:
                           ("accuracy", "ece") + GEOMETRY_COLUMNS + ("nc1", "nc3")),),
         )
 
+    @experiment("earlier_layers")
     def earlier_layers(self) -> Experiment:
         runs, analyses = [], []
         for cell in self.p.earlier_grid:
-            base = self.run(cell)
-            manifold = self.run(cell, layer=self.p.manifold_layer)
-            runs += [base, manifold]
-            analyses += [self.analysis(base, layers="all"),
-                         self.analysis(manifold, layers="all")]
+            for seed in self.p.seeds:
+                base = self.run(cell, seed=seed)
+                erm = self.run(cell, seed=seed, mixup=False)
+                manifold = self.run(cell, seed=seed, layer=self.p.manifold_layer)
+                runs += [base, erm, manifold]
+                analyses += [self.analysis(base, layers="all"),
+                             self.analysis(erm, layers="all"),
+                             self.analysis(manifold, layers="all"),
+                             self.analysis(base, epoch=0, layers="all")]
         analyses = tuple(analyses)
         return Experiment(
             name="earlier_layers",
             title="Earlier layers: as if trained with manifold mixup",
             description=(
                 "The same projection for the activations of earlier blocks of the input-mixup "
-                "network, beside a network trained with manifold mixup at such a block: the "
-                "earlier layers of the input-mixup network should look like the manifold-mixup "
-                "network's."),
+                "network, beside the same blocks of a no-mixup (ERM) network, of a network "
+                "trained with manifold mixup at the last block before the penultimate layer, and "
+                "of the randomly initialised network. Mixed inputs are fed to every network, so "
+                "no layer is linear in lambda by construction; the linearity error of each "
+                "layer measures how close the features of a mixed input stay to the mixture of "
+                "the features (claim C6)."),
             runs=tuple(runs), analyses=analyses,
             figures=(Figure("layers", "analysis_figure",
-                            "Earlier-layer activations (input mixup; manifold mixup).", analyses,
+                            "Earlier-layer activations (input mixup; ERM; manifold mixup; random "
+                            "initialisation), first seed.",
+                            tuple(a for a in analyses if a.run.tags["seed"] == self.p.seeds[0]),
                             params=(("stem", "layers"),)),),
-            tables=(Table("metrics", "Geometry of the last layer per run.", analyses,
-                          ("arch", "dataset", "mix_layer"), ("accuracy",) + GEOMETRY_COLUMNS),),
+            tables=(Table("metrics", "Linearity of the earlier layers and geometry of the last "
+                          "layer per run (first class triple).", analyses,
+                          ("arch", "dataset", "mixup", "mix_layer", "seed", "epoch"),
+                          ("accuracy", "earlier_linearity_error") + GEOMETRY_COLUMNS),),
         )
 
+    @experiment("density")
     def density(self) -> Experiment:
         runs = tuple(self.run(cell) for cell in self.p.density_grid)
         analyses = tuple(self.analysis(r, density=True) for r in runs)
@@ -403,6 +451,7 @@ class _Builder:
                           ("arch", "dataset"), ("boundary_gap",)),),
         )
 
+    @experiment("theory")
     def theory(self) -> Experiment:
         t = self.p.theory
         calls = tuple(
@@ -433,10 +482,13 @@ class _Builder:
         )
 
 
+EXPERIMENT_NAMES = tuple(_EXPERIMENTS)
+
+
 def experiments(profile: str) -> dict[str, Experiment]:
     """Every experiment of `profile`, by name (in the order of SPEC section 4)."""
     builder = _Builder(profile)
-    return {name: getattr(builder, name)() for name in EXPERIMENT_NAMES}
+    return {name: build(builder) for name, build in _EXPERIMENTS.items()}
 
 
 def select(profile: str, only: list[str] | None = None) -> dict[str, Experiment]:

@@ -173,6 +173,7 @@ def ensure_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
         classes=list(analysis.classes), lambdas=analysis.lambdas,
         pairs_per_class=analysis.pairs_per_class, mode=analysis.mode,
         layers=_layers(analysis), seed=analysis.seed, progress=False,
+        num_triples=analysis.num_triples,
     )
     seconds = time.perf_counter() - start
     metrics_copy.parent.mkdir(parents=True, exist_ok=True)
@@ -476,9 +477,13 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
                                          "only": only or list(registry.EXPERIMENT_NAMES),
                                          "failed": failed})
     for key, c in claims.items():
-        verdict = "n/a" if c["value"] is None else ("holds" if c["holds"] else "DOES NOT HOLD")
         value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
-        log(f"  {key}: {value} (threshold {c['threshold']:g}) {verdict}")
+        ci = "" if c["ci"] is None else f" [{c['ci'][0]:.4g}, {c['ci'][1]:.4g}]"
+        ctl = c["control"]
+        ctl_text = "n/a" if ctl["value"] is None else f"{ctl['value']:.4g}"
+        log(f"  {key}: {value}{ci} (n {c['n']}; rule {c['rule']}); control {ctl['name']} "
+            f"{ctl_text}: {'HOLDS' if ctl['holds'] else 'fails'} -> "
+            f"{'holds' if c['holds'] else 'DOES NOT HOLD'}")
     log(f"report: {path}")
     return {"ok": not failed, "claims": claims, "timings": timings, "report": str(path),
             "failed": failed}

@@ -62,6 +62,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.model.patch_size = 4  # vit
     c.model.num_heads = 12  # vit
     c.model.mlp_dim = 3072  # vit
+    c.model.norm = "none"  # cnn: "none" | "batch" (BatchNorm after each convolution)
+    c.model.dense = 0  # cnn: > 0 = a Dense penultimate layer of that width instead of pooling
 
     c.mixup = ml_collections.ConfigDict()
     c.mixup.alpha = 1.0  # lambda ~ Beta(alpha, alpha); 0 disables mixup
@@ -354,6 +356,8 @@ def validate(config: Mapping[str, Any] | Any) -> None:
         at_least(key, 0)
 
     one_of("model.name", MODEL_NAMES)
+    one_of("model.norm", ("none", "batch"))
+    at_least("model.dense", 0)
     for key in ("model.width", "model.depth", "model.widen", "model.patch_size"):
         at_least(key, 1)
     at_least("model.num_heads", 1)

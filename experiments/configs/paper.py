@@ -78,7 +78,7 @@ OPTIMIZERS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The paper-profile run described by `arg` (see the module docstring)."""
     arg = parse_arg(arg, arch="wrn", dataset="cifar10", opt="default", loss="ce", mixup=True,
-                    etf=False, layer=0)
+                    etf=False, layer=0, seed=0)
     if arg.arch not in ARCHS:
         raise ValueError(f"paper config: arch={arg.arch!r}, expected one of {sorted(ARCHS)}")
     opt = DEFAULT_OPTIMIZER[arg.arch] if arg.opt == "default" else arg.opt
@@ -89,7 +89,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     optimizer, schedule = OPTIMIZERS[opt]
 
     config = default_config()
-    config.seed = 0
+    config.seed = arg.seed
     config.dataset.name = arg.dataset
     config.dataset.n_per_class = 0
     config.dataset.test_n_per_class = 0

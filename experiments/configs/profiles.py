@@ -12,7 +12,12 @@ Why these values:
   the density experiment uses many more pairs on a coarse grid 0:1:5 (it looks at 1/2; the
   end points keep the path metrics defined).
 - mode "train": features with batch statistics, as the paper does (SPEC 4; matters for BN nets).
-- 3 classes drawn from `class_seed` (the paper picks 3 random classes per figure).
+- 3 classes drawn from `class_seed` (the paper picks 3 random classes per figure), and
+  `num_triples` = 5 class triples in all for the analyses that the claims use (SPEC 6: >= 5
+  triples x >= 3 training `seeds`); the first triple is the one in the figures. The training
+  dynamics use one triple (its snapshots are not claim evidence).
+- `seeds`: the training seeds of every run a claim uses (3: the minimum of SPEC 6); runs that no
+  claim uses (optimizer robustness, dynamics, density) train `seeds[0]` only.
 - theory: K = 10 (FashionMNIST/CIFAR-10), unit-norm ETF; weight decay 0.05 gives gamma = a/mu
   = 22: a regime with visible channels (the shape depends on mu only through gamma, SPEC 2).
 - earlier layers: fewer pairs in the paper profile (20 per class combination): the last block's
@@ -31,9 +36,10 @@ import ml_collections
 PROFILES = ("quick", "paper", "smoke")
 
 
-def _analysis(pairs_per_class: int, density_pairs: int,
-              layers_pairs: int) -> ml_collections.ConfigDict:
+def _analysis(pairs_per_class: int, density_pairs: int, layers_pairs: int,
+              num_triples: int = 5) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(dict(
+        num_triples=num_triples,
         lambdas="0:1:21",
         pairs_per_class=pairs_per_class,
         layers_pairs_per_class=layers_pairs,
@@ -74,25 +80,34 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.earlier_grid = ("wrn/cifar10", "vit/cifar10")
         c.manifold_layer = 2
         c.density_grid = grid
+        c.seeds = (0, 1, 2)
         c.analysis = _analysis(pairs_per_class=100, density_pairs=500, layers_pairs=20)
     else:
         c.train_config = ("experiments/configs/quick.py" if profile == "quick"
                           else "experiments/configs/tiny.py")
-        grid = ("mlp/fashion_mnist",)
+        grid = ("mlp/fashion_mnist", "cnn/fashion_mnist")
+        first = grid[:1]
         c.geometry_grid = grid
         c.loss_grid = grid
-        c.optimizer_grid = grid
+        c.optimizer_grid = first
         c.optimizers = ("sgd", "adam", "adamw")
         c.calibration_grid = grid
         c.etf_grid = grid
-        c.dynamics_grid = grid
+        c.dynamics_grid = first
         c.earlier_grid = grid
-        c.manifold_layer = 2 if profile == "quick" else 1  # the last block before penultimate
-        c.density_grid = grid
+        # the last hidden block before the penultimate layer (MLP: of 3, CNN: the 2nd conv stage;
+        # smoke's tiny MLP has 2: its first)
+        c.manifold_layer = 2 if profile == "quick" else 1
+        c.density_grid = first
+        c.seeds = (0, 1, 2)
         c.analysis = (_analysis(pairs_per_class=50, density_pairs=300, layers_pairs=50)
                       if profile == "quick" else
-                      _analysis(pairs_per_class=4, density_pairs=8, layers_pairs=4))
+                      _analysis(pairs_per_class=4, density_pairs=8, layers_pairs=4,
+                                num_triples=2))
         if profile == "smoke":
             c.analysis.lambdas = "0:1:5"
+            c.geometry_grid = c.loss_grid = c.calibration_grid = c.etf_grid = first
+            c.earlier_grid = first
+            c.seeds = (0, 1)
     c.theory = _theory(classes=10)
     return c

@@ -1,6 +1,7 @@
 r"""Smoke-sized profile: the quick runs shrunk to seconds, for tests of the reproduce pipeline.
 
-Same arguments as `quick.py` (loss, opt, mixup, etf, layer, dataset). It exercises every code
+Same arguments as `quick.py` (arch, seed, loss, opt, mixup, etf, layer,
+dataset). It exercises every code
 path of `nc-mixup reproduce --profile smoke`; its numbers mean nothing about the science.
 """
 
@@ -11,7 +12,7 @@ import ml_collections
 from experiments.configs import load
 
 NUM_EPOCHS = 4
-SNAPSHOT_EPOCHS = (1, 2, 3, 4)
+SNAPSHOT_EPOCHS = (0, 1, 2, 3, 4)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -19,8 +20,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config = load(f"experiments/configs/quick.py:{arg or ''}")
     config.dataset.n_per_class = 50
     config.dataset.test_n_per_class = 50
-    config.model.width = 64
+    config.model.width = 64 if config.model.name == "mlp" else 4
     config.model.depth = 2
+    if config.model.name == "cnn":
+        config.model.dense = 32
     config.batch_size = 50
     config.num_epochs = NUM_EPOCHS
     config.snapshot_epochs = SNAPSHOT_EPOCHS

@@ -7,8 +7,11 @@ x = lam x_i + (1 - lam) x_j (input mixup, as trained), and fed through the netwo
 penultimate features (the classifier's input), the logits and the outputs of named earlier
 layers (flattened).
 
-Mode 'train' uses batch statistics, as the paper does: every batch holds all pairs of one lambda
-(shuffled once, so each batch mixes every combination); 'eval' uses the running averages.
+Mode 'train' uses batch statistics, as the paper does: every batch holds pairs of one lambda
+(shuffled once, so each batch mixes every combination), padded for networks with BatchNorm with
+random all-class training pairs at the same lambda (`pad_fraction`): batch statistics of three
+classes only are those of a distribution the network never trained on; 'eval' uses the running
+averages. Several class triples can be analysed in one pass (`choose_triples`, `sample_pairs`).
 Dropout is switched off in both modes (the model is cloned with dropout = 0): the measurement
 wants the network's features, not one random thinning of them. The
 forward pass is jitted once per batch shape; a tqdm bar shows progress.
@@ -108,34 +111,72 @@ class PairPlan:
     y2: np.ndarray
 
 
-def sample_pairs(labels: np.ndarray, classes: np.ndarray, n_per: int, seed: int = 0) -> PairPlan:
-    """n_per pairs for every combination (c, c') of `classes` with c before or equal to c'.
+def choose_triples(
+    num_classes: int, first: Sequence[int], count: int, seed: int = 0
+) -> list[np.ndarray]:
+    """`count` distinct class triples (each sorted as given for the first): `first`, then triples
+    drawn from `seed` (replicates of the analysis on other classes)."""
+    first = np.asarray(first, dtype=np.int64)
+    triples, seen = [first], {tuple(sorted(first.tolist()))}
+    total = num_classes * (num_classes - 1) * (num_classes - 2) // 6
+    if count > total:
+        raise AnalysisInputError(f"{count} class triples requested: the dataset has only {total}")
+    rng = np.random.default_rng([seed, 3])
+    while len(triples) < count:
+        t = np.sort(rng.choice(num_classes, size=3, replace=False)).astype(np.int64)
+        if tuple(t.tolist()) not in seen:
+            seen.add(tuple(t.tolist()))
+            triples.append(t)
+    return triples
+
+
+def combinations(triples: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """The class combinations (c, c') of every triple, c before or equal to c' in the triple's
+    order, each once, in order of first appearance."""
+    out: dict[tuple[int, int], None] = {}
+    for t in triples:
+        for a in range(3):
+            for b in range(a, 3):
+                key = (int(t[a]), int(t[b]))
+                if key not in out and key[::-1] not in out:
+                    out[key] = None
+    return list(out)
+
+
+def sample_pairs(
+    labels: np.ndarray, classes: np.ndarray | Sequence[np.ndarray], n_per: int, seed: int = 0
+) -> PairPlan:
+    """n_per pairs for every combination (c, c') of `classes` (one triple, or several: their
+    combinations, each sampled once; see `combinations`).
 
     Distinct images are drawn without replacement within a pair-combination when the class has
     enough images (with replacement otherwise); same-class pairs never pair an image with itself.
     """
     labels = np.asarray(labels)
+    triples = [np.asarray(classes)] if np.ndim(classes) == 1 else list(classes)
     rng = np.random.default_rng(seed)
     i1, i2 = [], []
-    for a in range(3):
-        for bidx in range(a, 3):
-            pool1 = np.flatnonzero(labels == classes[a])
-            pool2 = np.flatnonzero(labels == classes[bidx])
-            if len(pool1) == 0 or len(pool2) == 0 or (a == bidx and len(pool1) < 2):
-                raise AnalysisInputError(
-                    f"not enough training images of classes {classes.tolist()}"
-                )
-            first = rng.choice(pool1, n_per, replace=n_per > len(pool1))
-            second = rng.choice(pool2, n_per, replace=n_per > len(pool2))
-            if a == bidx:  # never x_i with itself
+    for c, c2 in combinations(triples):
+        pool1 = np.flatnonzero(labels == c)
+        pool2 = np.flatnonzero(labels == c2)
+        if len(pool1) == 0 or len(pool2) == 0 or (c == c2 and len(pool1) < 2):
+            raise AnalysisInputError(f"not enough training images of classes {c} and {c2}")
+        first = rng.choice(pool1, n_per, replace=n_per > len(pool1))
+        second = rng.choice(pool2, n_per, replace=n_per > len(pool2))
+        if c == c2:  # never x_i with itself
+            clash = first == second
+            while clash.any():
+                second[clash] = rng.choice(pool2, int(clash.sum()))
                 clash = first == second
-                while clash.any():
-                    second[clash] = rng.choice(pool2, int(clash.sum()))
-                    clash = first == second
-            i1.append(first)
-            i2.append(second)
+        i1.append(first)
+        i2.append(second)
     i1, i2 = np.concatenate(i1), np.concatenate(i2)
     return PairPlan(i1=i1, i2=i2, y1=labels[i1].astype(np.int64), y2=labels[i2].astype(np.int64))
+
+
+def triple_rows(y1: np.ndarray, y2: np.ndarray, triple: Sequence[int]) -> np.ndarray:
+    """Mask of the rows whose two classes both belong to `triple`."""
+    return np.isin(y1, triple) & np.isin(y2, triple)
 
 
 def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[str] = ()):
@@ -177,26 +218,42 @@ def mixed_activations(
     batch_size: int = 256,
     seed: int = 0,
     progress: bool = True,
+    pad_fraction: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Run every pair of `plan` at every lambda through `forward` (see make_forward).
+
+    `pad_fraction` > 0 (for networks with batch statistics in 'train' mode): each batch of
+    `batch_size` rows holds only (1 - pad_fraction) analysed pairs; the rest are random pairs of
+    training images of ALL classes mixed at the same lambda, so the batch statistics are those of a
+    mixup training batch (one lambda per batch, partners from every class) rather than of the
+    few analysed classes; their outputs are dropped.
 
     Returns numpy arrays over n = P * L rows (lambda-major): 'lam', 'y1', 'y2', 'pair' (index of
     the image pair in the plan), 'i1', 'i2' (training indices), and the outputs of `forward`.
     """
+    if not 0.0 <= pad_fraction < 1.0:
+        raise AnalysisInputError(f"pad_fraction must be in [0, 1), got {pad_fraction}")
     P = len(plan.i1)
     order = np.random.default_rng(seed).permutation(P)  # batches mix all combinations
-    batch_size = max(1, min(batch_size, P))
+    n_pad = int(round(batch_size * pad_fraction))
+    batch_size = max(1, min(batch_size - n_pad, P))
     starts = range(0, P, batch_size)
     rng = jax.random.PRNGKey(seed)
+    pad_rng = np.random.default_rng([seed, 7])
     chunks: dict[str, list[np.ndarray]] = {}
     with _progress(len(lambdas) * len(starts), "mixed activations", progress) as bar:
         for lam in lambdas:
             for s in starts:
                 idx = order[s : s + batch_size]
+                x1, x2 = images[plan.i1[idx]], images[plan.i2[idx]]
+                if n_pad:
+                    pad = pad_rng.integers(0, len(images), size=(2, n_pad))
+                    x1 = np.concatenate([x1, images[pad[0]]])
+                    x2 = np.concatenate([x2, images[pad[1]]])
                 rng, sub = jax.random.split(rng)
-                out = forward(images[plan.i1[idx]], images[plan.i2[idx]], jnp.float32(lam), sub)
+                out = forward(x1, x2, jnp.float32(lam), sub)
                 for k, v in out.items():
-                    chunks.setdefault(k, []).append(np.asarray(v))
+                    chunks.setdefault(k, []).append(np.asarray(v)[: len(idx)])
                 bar.update(1)
     res = {k: np.concatenate(v) for k, v in chunks.items()}
     rows = np.tile(order, len(lambdas))

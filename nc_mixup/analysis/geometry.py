@@ -154,6 +154,65 @@ def chord_deviation(
     return float(np.mean([o.max() for o in offsets])), grid, curve
 
 
+def line_offsets(path: np.ndarray) -> np.ndarray:
+    """Perpendicular distance of each point of `path` (L, q) from the LINE through its end points,
+    over the distance between the end points. Unlike chord_offsets it ignores where along the
+    line a point sits, so a straight path traversed at any speed has offsets 0."""
+    path = np.asarray(path, dtype=np.float64)
+    direction = path[-1] - path[0]
+    length = np.linalg.norm(direction)
+    rel = path - path[0]
+    if length <= 0:
+        return np.full(len(path), np.nan)  # coincident end points: no line
+    u = direction / length
+    perp = rel - np.outer(rel @ u, u)
+    return np.linalg.norm(perp, axis=1) / length
+
+
+def channel_deviation(X: np.ndarray, y1: np.ndarray, y2: np.ndarray, lam: np.ndarray) -> float:
+    """How far the mean different-class path bends away from a straight line (SPEC 6).
+
+    For each different-class pair, the mean path m(lam) of the rows of X (e.g. pi(h)); the max
+    over lam of the perpendicular distance from m(lam) to the line through m(lam_min) and
+    m(lam_max), over |m(lam_max) - m(lam_min)| (line_offsets); the mean over pairs. 0 for any
+    straight path whatever its speed; a path bowed by b chord lengths at its middle scores b.
+    """
+    paths = [p for g, p in mean_paths(X, y1, y2, lam).values() if len(g) >= 3]
+    if not paths:
+        return float("nan")
+    return float(np.mean([line_offsets(p).max() for p in paths]))
+
+
+def same_class_spread(
+    X: np.ndarray, y1: np.ndarray, y2: np.ndarray, lam: np.ndarray, classes
+) -> float:
+    """Lambda-invariance of same-class mixtures: for each class c of `classes`, the mean m_c(lam)
+    of the rows of X (e.g. pi(h)) over its same-class mixtures at each lam, and the reference
+    r_c = (m_c(lam_min) + m_c(lam_max)) / 2 (clean images at lam in {0, 1}); the max over lam of
+    ||m_c(lam) - r_c|| / ||r_c||; the mean over classes. 0 when mixing two images of a class
+    gives the features of a clean image of it, whatever lam (the UFM optimum); NaN without
+    same-class mixtures."""
+    y1, y2 = np.asarray(y1), np.asarray(y2)
+    lam = np.asarray(lam, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    values = []
+    for c in np.asarray(classes):
+        m = (y1 == c) & (y2 == c)
+        if not m.any():
+            continue
+        grid, inv = np.unique(lam[m], return_inverse=True)
+        if len(grid) < 2:
+            continue
+        sums = np.zeros((len(grid), X.shape[1]))
+        np.add.at(sums, inv, X[m])
+        means = sums / np.bincount(inv, minlength=len(grid))[:, None]
+        ref = 0.5 * (means[0] + means[-1])
+        norm = np.linalg.norm(ref)
+        if norm > 0:
+            values.append(np.max(np.linalg.norm(means - ref, axis=1)) / norm)
+    return float(np.mean(values)) if values else float("nan")
+
+
 def linearity_error(
     H: np.ndarray, y1: np.ndarray, y2: np.ndarray, lam: np.ndarray, pair: np.ndarray
 ) -> float:

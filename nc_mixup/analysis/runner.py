@@ -64,7 +64,17 @@ import numpy as np
 from nc_mixup.analysis import calibration, extract, geometry, plots
 from nc_mixup.analysis.neural_collapse import nc_metrics
 from nc_mixup.analysis.projection import project, project_boundaries
-from nc_mixup.analysis.theory_agreement import theory_agreement, theory_features
+from nc_mixup.analysis.theory_agreement import (
+    row_space_means,
+    straight_comparison,
+    theory_agreement,
+    theory_features,
+)
+
+#: Share of each extraction batch filled with random all-class training pairs for networks with
+#: batch statistics in 'train' mode (nc_mixup.analysis.extract.mixed_activations): a quarter of
+#: the batch is the analysed pairs, about the share that 3 of 10 classes have in training.
+BN_PAD_FRACTION = 0.75
 
 #: Earlier layers captured by default: those with at most this many features per example
 #: (the last earlier layer is always captured).
@@ -83,8 +93,12 @@ def run_analysis(
     layers: Sequence[str] | str | None = None,
     seed: int = 0,
     progress: bool = True,
+    num_triples: int = 1,
 ) -> dict[str, Any]:
     """Analyse the checkpoint of `workdir` (latest, or `step`) and write the results to `out`.
+
+    `num_triples` > 1 also measures the geometry on further class triples drawn from `seed`
+    (replicates, metrics.json 'triples'); figures and activations.npz show the first triple.
 
     Raises FileNotFoundError (no checkpoint) or extract.AnalysisInputError (bad classes,
     lambdas, mode, layers, pairs) with a one-line message, before any heavy work.
@@ -97,6 +111,8 @@ def run_analysis(
     n_pairs = extract.DEFAULT_PAIRS if pairs_per_class is None else int(pairs_per_class)
     if n_pairs < 1:
         raise extract.AnalysisInputError(f"pairs per class must be >= 1, got {n_pairs}")
+    if int(num_triples) < 1:
+        raise extract.AnalysisInputError(f"number of class triples must be >= 1, got {num_triples}")
 
     from nc_mixup.data import get_datasets, get_info
     from nc_mixup.train import load_run
@@ -105,6 +121,7 @@ def run_analysis(
     config, model, variables = run.config, run.model, run.variables
     K = int(get_info(config.dataset.name).num_classes)
     cls = extract.choose_classes(K, classes, seed)
+    triples = extract.choose_triples(K, cls, int(num_triples), seed)
     names = _check_layers(model, layers)
     x_train, y_train, x_test, y_test, info = get_datasets(config.dataset)
     if names is None:
@@ -118,10 +135,18 @@ def run_analysis(
     fwd = extract.make_forward(model, variables, train=train, layers=names)
     fwd_clean = extract.make_forward(model, variables, train=train)
     fwd_eval = extract.make_forward(model, variables, train=False)
+    has_bn = "batch_stats" in variables
 
-    plan = extract.sample_pairs(y_train, cls, n_pairs, seed)
+    plan = extract.sample_pairs(y_train, triples, n_pairs, seed)
     mixed = extract.mixed_activations(
-        fwd, x_train, plan, grid, batch_size=batch, seed=seed, progress=progress
+        fwd,
+        x_train,
+        plan,
+        grid,
+        batch_size=batch,
+        seed=seed,
+        progress=progress,
+        pad_fraction=BN_PAD_FRACTION if train and has_bn else 0.0,
     )
     clean = extract.clean_activations(
         fwd_clean,
@@ -137,6 +162,13 @@ def run_analysis(
 
     H_clean = clean["penultimate"].astype(np.float64)
     mu_g = H_clean.mean(axis=0)
+    if has_bn and train:  # NC metrics in eval mode (Papyan, Han & Donoho 2020)
+        H_nc = extract.clean_activations(
+            fwd_eval, x_train, batch_size=1024, shuffle=False, progress=progress,
+            desc="clean training features (eval mode)",
+        )["penultimate"].astype(np.float64)
+    else:
+        H_nc = H_clean
     metrics: dict[str, Any] = {
         "workdir": str(workdir),
         "step": int(run.step),
@@ -144,6 +176,7 @@ def run_analysis(
         "dataset": info.name,
         "num_classes": K,
         "classes": cls.tolist(),
+        "num_triples": len(triples),
         "lambdas": grid.tolist(),
         "mode": mode,
         "pairs_per_class": n_pairs,
@@ -155,10 +188,18 @@ def run_analysis(
         "train_accuracy": float(np.mean(clean["logits"].argmax(1) == y_train)),
     }
     metrics.update(calibration.calibration_metrics(test["logits"], y_test))
-    metrics.update(nc_metrics(H_clean, y_train, W, b, num_classes=K))
-    arrays = _arrays(mixed, W, b, mu_g, cls, grid, names)
+    metrics.update(nc_metrics(H_nc, y_train, W, b, num_classes=K))
+    all_rows = _arrays(mixed, W, b, mu_g, cls, grid, names)
+    summaries = [
+        triple_summary(_rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], t)),
+                       W, mu_g, t, names)
+        for t in triples
+    ]
+    arrays = _rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], cls))
     geo, extras = mixed_metrics(arrays, W, b, cls, mu_g, metrics["loss"], names)
     metrics.update(geo)
+    metrics.update({k: v for k, v in summaries[0].items() if k not in ("classes", "layers")})
+    metrics["triples"] = summaries
     probs_test = calibration.softmax(test["logits"])
     rel = calibration.reliability_bins(probs_test, y_test)
     metrics["reliability"] = {k: np.asarray(v).tolist() for k, v in rel.items()}
@@ -226,6 +267,43 @@ def _arrays(mixed, W, b, mu_g, cls, grid, names) -> dict[str, np.ndarray]:
     for n in names:
         arrays[f"H_{n}"] = mixed[n]
     return arrays
+
+
+def _rows(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-row arrays of `arrays` restricted to `mask` (per-run arrays kept whole)."""
+    n = len(arrays["y1"])
+    return {k: (v[mask] if np.ndim(v) and len(v) == n and k not in _RUN_ARRAYS else v)
+            for k, v in arrays.items()}
+
+
+_RUN_ARRAYS = ("W", "b", "mu_g", "classes", "lambdas")
+
+
+def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
+    """The scalar geometry of one class triple (a replicate of the analysis; metrics.json
+    'triples'): same_class_alignment (+ _spread), same_class_spread, boundary_gap,
+    chord_deviation, channel_deviation (B.2 plane), the CE theory against the straight chord
+    (theory_agreement.straight_comparison), and per earlier layer and 'penultimate' the
+    linearity_error ('layers'), with 'earlier_linearity_error' their mean over earlier layers."""
+    H = np.asarray(arrays["H"], np.float64)
+    y1, y2, lam = arrays["y1"], arrays["y2"], _lam(arrays)
+    P2 = project(H, W[cls])
+    out: dict[str, Any] = {"classes": [int(c) for c in cls]}
+    out["same_class_alignment"], out["same_class_alignment_spread"] = (
+        geometry.same_class_alignment(H, y1, y2, lam, W, cls))
+    out["same_class_spread"] = geometry.same_class_spread(P2, y1, y2, lam, cls)
+    out["boundary_gap"] = geometry.boundary_gap(arrays["logits"], y1, y2, lam)
+    out["chord_deviation"] = geometry.chord_deviation(P2, y1, y2, lam)[0]
+    out["channel_deviation"] = geometry.channel_deviation(P2, y1, y2, lam)
+    means, basis = row_space_means(H, y1, y2, lam, W, mu_g)
+    out.update(straight_comparison(means, W, basis))
+    out["layers"] = {
+        n: geometry.linearity_error(arrays[f"H_{n}"], y1, y2, lam, arrays["pair"]) for n in names
+    }
+    out["layers"]["penultimate"] = geometry.linearity_error(H, y1, y2, lam, arrays["pair"])
+    earlier = [v for n, v in out["layers"].items() if n != "penultimate" and math.isfinite(v)]
+    out["earlier_linearity_error"] = float(np.mean(earlier)) if earlier else float("nan")
+    return out
 
 
 def _lam(arrays) -> np.ndarray:

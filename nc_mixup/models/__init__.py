@@ -45,7 +45,14 @@ def create_model(model_config: Any, num_classes: int, dtype: Any = jnp.float32) 
     if name == "mlp":
         return MLP(num_classes, width=g("width", 1024), depth=g("depth", 3), dtype=dtype)
     if name == "cnn":
-        return CNN(num_classes, width=g("width", 32), depth=g("depth", 2), dtype=dtype)
+        return CNN(
+            num_classes,
+            width=g("width", 32),
+            depth=g("depth", 2),
+            norm=g("norm", "none"),
+            dense=g("dense", 0),
+            dtype=dtype,
+        )
     if name == "wide_resnet":
         return WideResNet(
             num_classes,
