@@ -298,7 +298,11 @@ def _units(index: Index, role: str, optimizer: str | None = "sgd"):
     out: dict[tuple, dict] = {}
     for r in index.runs(role):
         if optimizer is None or r["tags"].get("optimizer") == optimizer:
-            out.setdefault((_cell(r), _seed(r)), {}).update(replicates(r))
+            unit = out.setdefault((_cell(r), _seed(r)), {})
+            for triple, m in replicates(r).items():
+                # several analyses of one run (e.g. with and without earlier layers): merge them,
+                # keeping the values that one of them computed
+                unit.setdefault(triple, {}).update({k: v for k, v in m.items() if v is not None})
     return out
 
 
@@ -356,9 +360,9 @@ def _c6(ma: dict, mb: dict) -> tuple:
 def _c6_pair(net: str) -> Sampler:
     """(linearity(net) - linearity(ERM), linearity(net) - linearity(manifold)) per unit."""
     def sample(index: Index) -> list[Obs]:
-        vs_erm = {o[2]: o for o in paired(net, "erm", _c6)(index)}
-        vs_man = {o[2]: o for o in paired(net, "manifold", _c6)(index)}
-        return [(o[0], o[1], key, (o[3][0], vs_man[key][3][0]))
+        vs_erm = {(o[0], o[2]): o for o in paired(net, "erm", _c6)(index)}
+        vs_man = {(o[0], o[2]): o for o in paired(net, "manifold", _c6)(index)}
+        return [(o[0], o[1], o[2], (o[3][0], vs_man[key][3][0]))
                 for key, o in vs_erm.items() if key in vs_man]
     return sample
 

@@ -148,22 +148,64 @@ def metric_curves(records: Sequence[dict], dirs: Sequence[pathlib.Path],
 
 def ece_bars(records: Sequence[dict], dirs: Sequence[pathlib.Path],
              stem: pathlib.Path, params: dict[str, Any]) -> Paths:
-    """Test ECE with and without mixup, grouped by (architecture, dataset, optimizer)."""
-    cells: dict[str, dict[bool, float]] = {}
+    """Test ECE with and without mixup, grouped by (architecture, dataset, optimizer): the mean
+    over seeds (bar) and each seed (dot)."""
+    cells: dict[str, dict[bool, list[float]]] = {}
     for r in records:
         t = r["tags"]
         key = f"{t['arch']}\n{t['dataset']}\n{t['optimizer']}"
-        cells.setdefault(key, {})[bool(t["mixup"])] = r["metrics"].get("ece", np.nan)
+        value = r["metrics"].get("ece")
+        cells.setdefault(key, {}).setdefault(bool(t["mixup"]), []).append(
+            np.nan if value is None else float(value))
     names = list(cells)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.0, 3.2))
     for offset, mix, colour in ((-0.2, False, "tab:gray"), (0.2, True, "tab:orange")):
-        vals = [cells[n].get(mix, np.nan) for n in names]
-        ax.bar(x + offset, vals, width=0.4, color=colour,
-               label="with mixup" if mix else "without mixup")
+        vals = [cells[n].get(mix, []) for n in names]
+        ax.bar(x + offset, [np.mean(v) if v else np.nan for v in vals], width=0.4, color=colour,
+               alpha=0.7, label="with mixup" if mix else "without mixup")
+        for xi, v in zip(x, vals, strict=True):
+            ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
     ax.set_xticks(x, names, fontsize=7)
-    ax.set_ylabel("test ECE (15 bins)")
+    ax.set_ylabel("test ECE (15 bins); dots: seeds")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def claims_figure(claims: dict[str, dict], stem: pathlib.Path) -> Paths:
+    """One panel per claim: its statistic per unit of replication (dots), evidence and control
+    side by side per architecture, the mean with its 95% interval (bar), the threshold (dashed)
+    and the verdict in the title."""
+    keys = [k for k, c in claims.items() if c.get("points")]
+    fig, axes = _grid(max(len(keys), 1), size=3.4, max_cols=4, aspect=1.1)
+    rng = np.random.default_rng(0)
+    for ax, key in zip(axes, keys, strict=False):
+        c = claims[key]
+        groups = [("evidence", c["points"], c["cells"], "tab:blue")]
+        for ctl in c.get("controls", [])[:2]:
+            groups.append((ctl["name"], ctl.get("points") or [], ctl.get("cells") or {},
+                           "tab:gray" if len(groups) == 1 else "tab:olive"))
+        labels, pos = [], 0
+        cells = sorted({p["cell"] for _, pts, _, _ in groups for p in pts})
+        for cell in cells:
+            for name, pts, stats, colour in groups:
+                v = [p["value"] for p in pts if p["cell"] == cell and p["value"] is not None]
+                ax.plot(pos + rng.uniform(-0.15, 0.15, len(v)), v, ".", color=colour, ms=4,
+                        alpha=0.8)
+                st = (stats.get(cell) or {}).get("rules") or [{}]
+                if st[0].get("ci") and st[0]["ci"][0] is not None:
+                    lo, hi = st[0]["ci"]
+                    ax.errorbar(pos + 0.3, st[0]["value"], yerr=[[st[0]["value"] - lo],
+                                                                [hi - st[0]["value"]]],
+                                fmt="o", color="black", ms=3, capsize=3, lw=1)
+                labels.append(f"{cell.split('/')[0]}\n{name[:18]}")
+                pos += 1
+        ax.axhline(c["threshold"], ls="--", color="tab:red", lw=1)
+        ax.set_xticks(range(len(labels)), labels, fontsize=5.5, rotation=30, ha="right")
+        ax.tick_params(axis="y", labelsize=6)
+        verdict = "holds" if c["holds"] else "does not hold"
+        ax.set_title(f"{key}\n{c['statistic'][:40]}: {verdict}", fontsize=7)
     fig.tight_layout()
     return _save(fig, stem)
 

@@ -377,7 +377,8 @@ class _Builder:
     @experiment("dynamics")
     def dynamics(self) -> Experiment:
         runs = tuple(self.run(cell) for cell in self.p.dynamics_grid)
-        analyses = tuple(self.analysis(r, epoch=e, triples=1) for r in runs
+        # one class triple per snapshot, except the final checkpoint: the geometry analysis itself
+        analyses = tuple(self.analysis(r, epoch=e) for r in runs
                          for e in r.config["snapshot_epochs"] if e > 0)
         return Experiment(
             name="dynamics",

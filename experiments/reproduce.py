@@ -452,6 +452,12 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
                 if (r := record(out, name, a)) is not None]
         claims.update(claims_lib.compute_claims(recs))
         _write_json(out / "claims.json", claims)
+        from experiments import figures
+
+        try:
+            figures.claims_figure(claims, out / "figures" / "claims")
+        except Exception as e:  # noqa: BLE001 - the report notes a missing figure
+            log(f"  FAILED figure claims: {type(e).__name__}: {e}")
 
     phase("train", train)
     phase("analyze", analyze)

@@ -42,6 +42,7 @@ def test_experiment_variants(experiments):
     assert all(a.layers for a in exps["earlier_layers"].analyses)
     assert {0, profiles.get_config(profile).manifold_layer} == _tags(exps["earlier_layers"],
                                                                       "mix_layer")
+    assert _tags(exps["earlier_layers"], "mixup") == {True, False}
     assert all("0.5" in a.lambdas or ":" in a.lambdas for a in exps["density"].analyses)
     for a in exps["geometry"].analyses:
         assert a.tags["mixup"] and a.tags["loss"] == "ce" and len(a.classes) == 3
@@ -73,8 +74,26 @@ def test_quick_profile_is_small_real_fashion_mnist():
         for run in exp.runs:
             c = run.config
             assert c["dataset"]["name"] == "fashion_mnist"
-            assert c["model"]["name"] == "mlp" and c["num_epochs"] <= 200
+            assert c["model"]["name"] in ("mlp", "cnn") and c["num_epochs"] <= 200
             assert 0 < c["dataset"]["n_per_class"] <= 2000
+            if c["model"]["name"] == "cnn":
+                assert c["model"]["norm"] == "batch"  # the second architecture normalises
+
+
+def test_claims_are_replicated_over_seeds_triples_and_two_architectures():
+    p = profiles.get_config("quick")
+    exps = registry.experiments("quick")
+    assert len(p.seeds) >= 3 and p.analysis.num_triples >= 5
+    for name in ("geometry", "loss_comparison", "calibration", "fixed_etf", "earlier_layers"):
+        exp = exps[name]
+        assert {a.tags["arch"] for a in exp.analyses} == {"mlp", "cnn"}, name
+        assert {a.tags["seed"] for a in exp.analyses} == set(p.seeds), name
+        assert all(a.num_triples >= 5 for a in exp.analyses), name
+    # the random-initialisation control: the step-0 checkpoint of every input-mixup run
+    inits = [a for a in exps["earlier_layers"].analyses if a.epoch == 0]
+    assert len(inits) == 2 * len(p.seeds) and all(a.tags["mixup"] for a in inits)
+    for run in exps["geometry"].runs:
+        assert 0 in run.config["snapshot_epochs"]
 
 
 def test_shared_runs_are_deduplicated():
@@ -84,7 +103,8 @@ def test_shared_runs_are_deduplicated():
                  "earlier_layers", "density"):
         assert base in exps[name].runs, name
     unique = {r.config_hash for e in exps.values() for r in e.runs}
-    assert len(unique) == 7  # base, MSE, Adam, AdamW, no mixup, fixed ETF, manifold mixup
+    # per architecture and seed: base, MSE, no mixup, fixed ETF, manifold mixup; + Adam, AdamW
+    assert len(unique) == 2 * 3 * 5 + 2
     # The final snapshot of the dynamics experiment is the geometry analysis itself.
     assert exps["geometry"].analyses[0] in exps["dynamics"].analyses
 

@@ -62,10 +62,19 @@ def test_tables_csv_and_markdown(tmp_path):
 
 def test_report_is_self_contained_and_says_when_a_claim_fails(tmp_path):
     _fake_output(tmp_path)
-    crafted = claims.compute_claims([
-        {"experiment": "geometry", "analysis_id": "a", "run_id": "run-a", "label": "x",
-         "tags": {"arch": "mlp", "dataset": "fashion_mnist", "epoch": "final"},
-         "metrics": {"same_class_alignment": 0.5, "boundary_gap": 0.01}}])
+    def record(mixup, seed, epoch="final", **metrics):
+        triples = [{"classes": [i, i + 1, i + 2], **metrics} for i in range(5)]
+        return {"experiment": "geometry", "analysis_id": f"a{mixup}{seed}{epoch}",
+                "run_id": "run-a", "label": "x", "metrics": {"triples": triples},
+                "tags": {"arch": "mlp", "dataset": "fashion_mnist", "epoch": epoch,
+                         "optimizer": "sgd", "loss": "ce", "mixup": mixup, "mix_layer": 0,
+                         "classifier": "learned", "seed": seed}}
+
+    crafted = claims.compute_claims(
+        [record(True, s, same_class_alignment=0.5, same_class_spread=0.01, boundary_gap=0.01)
+         for s in range(3)]
+        + [record(m, s, e, same_class_alignment=0.5, same_class_spread=0.5, boundary_gap=0.5)
+           for s in range(3) for m, e in ((False, "final"), (True, 0))])
     path = report.build_report(tmp_path, profile="quick",
                                experiment_names=["geometry", "theory"], claims=crafted,
                                timings={"train": 50.0, "total": 60.0},
@@ -75,7 +84,8 @@ def test_report_is_self_contained_and_says_when_a_claim_fails(tmp_path):
     assert len(images) == 1 and images[0].startswith("data:image/png;base64,")
     assert text.index("Claims") < text.index("Geometry &lt;of&gt; activations")
     assert "DOES NOT HOLD" in text and "HOLDS" in text and "NOT COMPUTED" in text
-    assert "C1_same_class_alignment does not hold" in text
+    assert "C1_same_class_alignment: does not hold" in text
+    assert "Not reproduced here" in text
     assert "0.8512" in text  # the table
     assert "&quot;num_epochs&quot;: 60" in text  # the config it ran
     assert "56.0 s" in text  # how long it took
