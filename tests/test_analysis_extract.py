@@ -65,3 +65,52 @@ def test_mixed_forward_matches_the_training_mix():
     clean = extract.clean_activations(fwd, images, batch_size=8, progress=False)
     direct = model.apply(variables, jnp.asarray(images))
     np.testing.assert_allclose(clean["logits"], np.asarray(direct), rtol=1e-5, atol=1e-5)
+
+
+def test_class_triples_are_distinct_and_share_their_combinations():
+    from nc_mixup.analysis import extract as ex
+
+    triples = ex.choose_triples(10, [5, 6, 9], 5, seed=0)
+    assert [t.tolist() for t in triples[:1]] == [[5, 6, 9]]
+    assert len({tuple(sorted(t.tolist())) for t in triples}) == 5
+    assert triples[1].tolist() == ex.choose_triples(10, [5, 6, 9], 2, seed=0)[1].tolist()
+    combos = ex.combinations(triples)
+    assert len(combos) == len(set(combos)) and all(c <= c2 for c, c2 in combos[6:])
+    labels = np.repeat(np.arange(10), 20)
+    plan = ex.sample_pairs(labels, triples, 4, seed=1)
+    single = ex.sample_pairs(labels, np.array([5, 6, 9]), 4, seed=1)
+    # the first triple's pairs are the single-triple plan (same draws), then the others'
+    np.testing.assert_array_equal(plan.i1[: len(single.i1)], single.i1)
+    for t in triples:
+        rows = ex.triple_rows(plan.y1, plan.y2, t)
+        assert rows.sum() == 6 * 4  # every combination of this triple, 4 pairs each
+    with pytest.raises(ex.AnalysisInputError, match="triples"):
+        ex.choose_triples(4, [0, 1, 2], 5)
+
+
+def test_padding_keeps_the_analysed_rows_of_a_network_without_batch_statistics():
+    """Padding a batch with random all-class pairs changes nothing for a network without batch
+    statistics (only the batch composition differs), and the padded rows are dropped."""
+    import jax.numpy as jnp
+
+    from nc_mixup.analysis import extract as ex
+
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 4, 4, 1)).astype(np.float32)
+    labels = np.repeat(np.arange(4), 10)
+    Wt = rng.normal(size=(16, 3)).astype(np.float32)
+
+    def forward(x1, x2, lam, key):
+        x = (lam * x1 + (1 - lam) * x2).reshape(len(x1), -1)
+        h = jnp.maximum(x @ Wt, 0)
+        return {"logits": h, "penultimate": h}
+
+    plan = ex.sample_pairs(labels, np.array([0, 1, 2]), 3, seed=0)
+    lams = np.array([0.0, 0.5, 1.0])
+    plain = ex.mixed_activations(forward, images, plan, lams, batch_size=8, progress=False)
+    padded = ex.mixed_activations(forward, images, plan, lams, batch_size=8, progress=False,
+                                  pad_fraction=0.75)
+    assert padded["penultimate"].shape == plain["penultimate"].shape
+    np.testing.assert_allclose(padded["penultimate"], plain["penultimate"], rtol=1e-6)
+    with pytest.raises(ex.AnalysisInputError, match="pad_fraction"):
+        ex.mixed_activations(forward, images, plan, lams, pad_fraction=1.0, progress=False)

@@ -145,3 +145,58 @@ def test_density_half_counts_boundary_mass():
     z = np.array([[1.0, 1.0], [3.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
     d = geometry.density_half(np.zeros((4, 2)), z, y1, y2, lam)
     assert d["hist_counts"].sum() == 2 and d["boundary_fraction"] == 0.5
+
+
+def _paths(path_fn, grid=np.linspace(0, 1, 21), n=3):
+    """Rows of X for one different-class pair (classes 0, 1) following path_fn(lam), n each."""
+    lam = np.repeat(grid, n)
+    X = np.stack([path_fn(t) for t in lam])
+    return X, np.zeros(len(lam), int), np.ones(len(lam), int), lam
+
+
+def test_channel_deviation_ignores_speed_along_a_straight_path():
+    """A straight path traversed at a sigmoid speed has channel_deviation 0, while the old
+    chord_deviation (the constant-speed offset) counts the speed as a bend."""
+    a, b = np.array([1.0, 0.0]), np.array([-0.5, 0.8])
+    s = lambda t: 1 / (1 + np.exp(-12 * (t - 0.5)))
+    X, y1, y2, lam = _paths(lambda t: a + s(t) * (b - a))
+    assert geometry.channel_deviation(X, y1, y2, lam) == pytest.approx(0.0, abs=1e-12)
+    assert geometry.chord_deviation(X, y1, y2, lam)[0] > 0.2
+
+
+def test_channel_deviation_measures_the_bow():
+    """A path bowed perpendicularly by h chord lengths at its middle (a parabola) scores h, at
+    any speed along the chord."""
+    a, b = np.array([0.0, 0.0]), np.array([2.0, 0.0])
+    for h in (0.05, 0.3):
+        for speed in (lambda t: t, lambda t: t**2):
+            bow = lambda t, h=h, speed=speed: np.array([2.0 * speed(t),
+                                                         2.0 * 4 * h * t * (1 - t)])
+            X, y1, y2, lam = _paths(bow)
+            assert geometry.channel_deviation(X, y1, y2, lam) == pytest.approx(h, rel=1e-9)
+    # scale- and rotation-free
+    X, y1, y2, lam = _paths(lambda t: a + np.array([2 * t, 0.6 * t * (1 - t)]))
+    R = np.array([[0.6, -0.8], [0.8, 0.6]])
+    assert geometry.channel_deviation(5 * X @ R, y1, y2, lam) == pytest.approx(
+        geometry.channel_deviation(X, y1, y2, lam))
+
+
+def test_line_offsets_by_hand():
+    path = np.array([[0.0, 0.0], [1.0, 1.0], [3.0, -0.5], [4.0, 0.0]])
+    np.testing.assert_allclose(geometry.line_offsets(path), [0, 0.25, 0.125, 0])
+    assert np.isnan(geometry.line_offsets(np.zeros((3, 2)))).all()  # no line: undefined
+
+
+def test_same_class_spread_zero_when_lambda_invariant_and_exact_otherwise():
+    grid = np.linspace(0, 1, 11)
+    lam = np.repeat(grid, 2)
+    y = np.zeros(len(lam), int)
+    w = np.array([2.0, 0.0])
+    invariant = np.tile(w, (len(lam), 1))
+    assert geometry.same_class_spread(invariant, y, y, lam, [0]) == pytest.approx(0.0)
+    # features that shrink to 60% of the clean norm at lam = 1/2 (linearly in |lam - 1/2|)
+    shrink = np.stack([w * (0.6 + 0.8 * abs(t - 0.5)) for t in lam])
+    assert geometry.same_class_spread(shrink, y, y, lam, [0]) == pytest.approx(0.4)
+    # different-class rows do not count; a class without same-class rows is skipped
+    y2 = np.ones(len(lam), int)
+    assert np.isnan(geometry.same_class_spread(shrink, y, y2, lam, [0]))

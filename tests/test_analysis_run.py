@@ -23,6 +23,8 @@ REQUIRED_KEYS = (
     "theory_fitted_weight_decay", "same_class_alignment_spread", "same_class_alignment_full",
     "classes", "lambdas", "mode", "step", "curves", "layers",
 )  # fmt: skip
+# issue 11's contract: the claims' statistics (floats) and the fit flag
+CLAIM_KEYS = ("channel_deviation", "theory_gamma_etf", "theory_delta_straight", "same_class_spread")
 FIGURES = (
     "projection", "projection_theory", "layers", "reliability", "confidence_vs_lambda",
     "density_half",
@@ -52,8 +54,11 @@ def test_analyze_smoke_writes_every_key_and_figure(smoke_run, tmp_path):
     assert not missing, missing
     assert metrics["classes"] == [0, 3, 7] and metrics["mode"] == "train"
     assert metrics["lambdas"] == [0.0, 0.25, 0.5, 0.75, 1.0]
-    for key in REQUIRED_KEYS[:19]:
+    for key in REQUIRED_KEYS[:19] + CLAIM_KEYS:
         assert isinstance(metrics[key], float) and np.isfinite(metrics[key]), key
+    assert isinstance(metrics["theory_fit_at_bound"], bool)
+    assert [t["classes"] for t in metrics["triples"]] == [[0, 3, 7]]
+    assert metrics["triples"][0]["channel_deviation"] == metrics["channel_deviation"]
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["accuracy"] <= 1
     for name, curve in metrics["curves"].items():
         assert len(curve) == 5, name

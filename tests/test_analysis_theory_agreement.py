@@ -55,3 +55,37 @@ def test_procrustes_recovers_a_rotation():
     A = rng.normal(size=(6, 4))
     Q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
     assert np.allclose(procrustes(A, A @ Q), Q)
+
+
+def _grid(H, y1, y2, lam, W, mu_g):
+    from nc_mixup.analysis.theory_agreement import row_space_means
+
+    return row_space_means(H, y1, y2, lam, W, mu_g)
+
+
+def test_straight_comparison_recovers_gamma_and_prefers_the_ce_theory():
+    """Features at the CE optimum: the fit recovers gamma = a / mu (on the objective it reports)
+    and the CE theory beats the straight chord by a clear margin."""
+    from nc_mixup.analysis.theory_agreement import straight_comparison
+
+    H, y1, y2, lam, W, mu_g = _case("ce", mu=0.05, norm=2.0)
+    means, basis = _grid(H, y1, y2, lam, W, mu_g)
+    out = straight_comparison(means, W, basis)
+    a = 2.0**2 * 10 / 9
+    assert out["theory_gamma_etf"] == pytest.approx(a / 0.05, rel=1e-3)
+    assert out["theory_rel_dist_interior"] < 1e-4
+    assert out["theory_delta_straight"] > 0.02 and not out["theory_fit_at_bound"]
+    assert out["theory_delta_straight"] == pytest.approx(
+        out["theory_rel_dist_straight"] - out["theory_rel_dist_interior"])
+
+
+def test_straight_features_give_no_margin_and_a_fit_at_the_bound():
+    """Features on straight segments (the MSE optimum): the CE fit runs to the lower gamma bound,
+    where the CE optimum is the straight chord, and the margin is ~0."""
+    from nc_mixup.analysis.theory_agreement import straight_comparison
+
+    H, y1, y2, lam, W, mu_g = _case("mse", mu=0.05, norm=2.0)
+    means, basis = _grid(H, y1, y2, lam, W, mu_g)
+    out = straight_comparison(means, W, basis)
+    assert out["theory_rel_dist_straight"] < 1e-6
+    assert abs(out["theory_delta_straight"]) < 1e-3 and out["theory_fit_at_bound"]
