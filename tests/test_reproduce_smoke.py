@@ -15,7 +15,7 @@ from nc_mixup import cli
 
 CLAIM_KEYS = {"C1_same_class_alignment", "C2_boundary_at_half", "C3_mse_straight_vs_ce_channels",
               "C4_mixup_lowers_ece", "C5_fixed_etf_matches_theory",
-              "C6_earlier_layers_manifold_mixup"}
+              "C5b_fixed_etf_closer_than_learned", "C6_earlier_layers_manifold_mixup"}
 
 
 @pytest.fixture(scope="module")
@@ -33,21 +33,29 @@ def test_only_writes_figure_table_metrics_claims_and_report(smoke_out):
         assert (out / "figures" / f"geometry-projection{suffix}").stat().st_size > 1000
     header = (out / "tables" / "geometry-metrics.csv").read_text().splitlines()[0].split(",")
     assert {"run", "accuracy", "same_class_alignment", "nc1"} <= set(header)
-    assert (out / "tables" / "geometry-metrics.md").read_text().count("\n| mlp-") == 1
-    [metrics_file] = (out / "metrics").glob("*.json")
-    metrics = json.loads(metrics_file.read_text())
-    for key in ("accuracy", "ece", "nc1", "same_class_alignment", "boundary_gap",
-                "theory_cos_etf"):
-        assert key in metrics
+    assert (out / "tables" / "geometry-metrics.md").read_text().count("\n| mlp-") == 2  # seeds
+    files = sorted((out / "metrics").glob("*.json"))
+    assert len(files) == 2
+    units = []
+    for path in files:
+        metrics = json.loads(path.read_text())
+        for key in ("accuracy", "ece", "nc1", "same_class_alignment", "boundary_gap",
+                    "theory_cos_etf", "channel_deviation", "theory_delta_straight"):
+            assert key in metrics
+        assert len(metrics["triples"]) == 2  # the smoke profile's class triples
+        units += [t["same_class_spread"] for t in metrics["triples"]]
     claims = json.loads((out / "claims.json").read_text())
     assert set(claims) == CLAIM_KEYS
     c1 = claims["C1_same_class_alignment"]
-    assert c1["value"] == pytest.approx(metrics["same_class_alignment"])
-    assert c1["holds"] == (c1["value"] >= c1["threshold"])
+    assert c1["n"] == 4 and c1["value"] == pytest.approx(sum(units) / 4)
+    assert c1["ci"][0] <= c1["value"] <= c1["ci"][1]
+    # its controls (ERM, random init) were not run with --only geometry: it cannot hold
+    assert c1["holds"] is False and c1["control"]["holds"] is None
+    assert "was not analysed" in c1["verdict"]
     assert claims["C4_mixup_lowers_ece"]["value"] is None  # calibration was not run
     text = (out / "report.html").read_text()
     assert report.check_self_contained(text) == []
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', text)) == 1
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', text)) == 2  # + claims
     assert "Not run yet" in text  # the experiments left out by --only
     summary = json.loads((out / "experiments" / "geometry.json").read_text())
     assert summary["runs"][0]["seconds"] > 0 and summary["runs"][0]["config"]["num_epochs"] == 4
