@@ -122,8 +122,8 @@ def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> 
             f"<td style='text-align:left'>{_e(cells)}<br><i>{_e(claim.rationale)}</i></td></tr>")
     note = ""
     if failing:
-        note = ("<p class='note'><b>Not reproduced here</b> (each claim's rule was fixed before the "
-                "runs; a failing claim is reported as it is):</p><ul>"
+        note = ("<p class='note'><b>Not reproduced here</b> (each claim's rule was fixed before "
+                "the runs; a failing claim is reported as it is):</p><ul>"
                 + "".join(f"<li>{_e(f)}</li>" for f in failing) + "</ul>")
     figure = ""
     png = None if out is None else out / "figures" / "claims.png"

@@ -147,9 +147,10 @@ def test_density_half_counts_boundary_mass():
     assert d["hist_counts"].sum() == 2 and d["boundary_fraction"] == 0.5
 
 
-def _paths(path_fn, grid=np.linspace(0, 1, 21), n=3):
-    """Rows of X for one different-class pair (classes 0, 1) following path_fn(lam), n each."""
-    lam = np.repeat(grid, n)
+def _paths(path_fn, n=3):
+    """Rows of X for one different-class pair (classes 0, 1) following path_fn(lam) on a 21-point
+    lambda grid, n rows each."""
+    lam = np.repeat(np.linspace(0, 1, 21), n)
     X = np.stack([path_fn(t) for t in lam])
     return X, np.zeros(len(lam), int), np.ones(len(lam), int), lam
 
@@ -167,7 +168,7 @@ def test_channel_deviation_ignores_speed_along_a_straight_path():
 def test_channel_deviation_measures_the_bow():
     """A path bowed perpendicularly by h chord lengths at its middle (a parabola) scores h, at
     any speed along the chord."""
-    a, b = np.array([0.0, 0.0]), np.array([2.0, 0.0])
+    a = np.array([0.0, 0.0])
     for h in (0.05, 0.3):
         for speed in (lambda t: t, lambda t: t**2):
             bow = lambda t, h=h, speed=speed: np.array([2.0 * speed(t),

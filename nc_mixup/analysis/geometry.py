@@ -220,10 +220,11 @@ def linearity_error(
 
     For each image pair (i, j) (rows sharing `pair`), with f(lam) its features on the lam grid:
     ||f(lam) - [(1 - t) f(lam_min) + t f(lam_max)]|| / ||f(lam_max) - f(lam_min)||,
-    t = (lam - lam_min) / (lam_max - lam_min), averaged over pairs and interior lam. Exactly 0
-    at the layer where manifold mixup mixes (features are interpolated there by construction)
-    and for any layer that is affine in the input; the measure of 'as if trained with manifold
-    mixup' for earlier layers.
+    t = (lam - lam_min) / (lam_max - lam_min), averaged over pairs and interior lam. 0 for any
+    layer that is affine in the input. The analysis mixes INPUTS, so it is not 0 at the layer
+    where a manifold-mixup network mixes during training (its training interpolates there, the
+    measurement does not); the measure of 'as if trained with manifold mixup' for earlier layers
+    is the comparison with the same layers of such a network (claim C6).
     """
     y1, y2 = np.asarray(y1), np.asarray(y2)
     lam, pair = np.asarray(lam, dtype=np.float64), np.asarray(pair)

@@ -35,10 +35,11 @@ metrics.json (definitions in the docstrings of the functions named):
      anchors (the means of its same-class mixtures of each class):
        'linearity_error': geometry.linearity_error: mean over different-class image pairs and
           interior lambda of ||f(lam) - [(1 - lam) f(0) + lam f(1)]|| / ||f(1) - f(0)||, f the
-          layer's (flattened) features of one image pair along lambda. Exactly 0 at a layer
-          where manifold mixup mixes and for any layer affine in the input; the measure of
-          "earlier layers look as if trained with manifold mixup" (claim C6): compare the earlier
-          layers with 'penultimate';
+          layer's (flattened) features of one image pair along lambda. 0 for a layer affine in
+          the input; the inputs are mixed, so it is not 0 at a manifold-mixup network's mixing
+          layer. Claim C6 compares the earlier layers of the input-mixup network with the same
+          layers of the ERM and manifold-mixup networks (metrics['triples'][i]
+          ['earlier_linearity_error']);
        'chord_deviation': geometry.chord_deviation of the mean paths in that plane;
        'chord_deviation_full': the same in the layer's full feature space;
        'same_class_alignment': mean cos(pi(h), pi(anchor_c)) over same-class mixtures;
@@ -47,7 +48,18 @@ metrics.json (definitions in the docstrings of the functions named):
      margin (z_y1 - z_y2) / ||z - mean z|| of different-class mixtures at lam = 1/2;
   'reliability': the reliability-diagram bins of the test set; 'figures': the files written.
 
-activations.npz: H (penultimate), logits, y1, y2, lam, pair, i1, i2 (training indices), W (K, d),
+'triples': one entry per class triple (the first is the triple above; `num_triples` > 1 adds
+  replicates drawn from the seed): triple_summary's scalars (same_class_alignment, _spread,
+  same_class_spread, boundary_gap, chord_deviation, channel_deviation, the CE theory against the
+  straight chord: theory_gamma_etf, theory_rel_dist_interior, theory_rel_dist_straight,
+  theory_delta_straight, theory_fit_at_bound; per-layer linearity and earlier_linearity_error);
+  the first triple's are also top-level keys (channel_deviation, same_class_spread, theory_*).
+NC metrics use eval-mode features for networks with BatchNorm (Papyan, Han & Donoho 2020);
+mixed activations of such networks in 'train' mode are extracted in batches padded with random
+all-class training pairs at the same lambda (BN_PAD_FRACTION).
+
+activations.npz (rows of the first triple): H (penultimate), logits, y1, y2, lam, pair, i1, i2
+(training indices), W (K, d),
 b, mu_g, classes, lambdas, and H_<layer> for every captured earlier layer (flattened).
 """
 
