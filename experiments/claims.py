@@ -189,6 +189,20 @@ def compute_claims(records: list[Record]) -> dict[str, dict[str, Any]]:
     return {claim.key: judge(claim, records) for claim in CLAIMS}
 
 
+def table(claims: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """(header, rows) of the claims table (experiments.tables.write)."""
+    header = ["claim", "statistic", "rule", "value", "ci_low", "ci_high", "n", "control",
+              "control_value", "control_ci_low", "control_ci_high", "control_holds", "holds"]
+    rows = []
+    for key, c in claims.items():
+        ci, ctl = c.get("ci") or [None, None], c.get("control") or {}
+        cci = ctl.get("ci") or [None, None]
+        rows.append([key, c.get("statistic"), c.get("rule"), c["value"], ci[0], ci[1], c["n"],
+                     ctl.get("name"), ctl.get("value"), cci[0], cci[1], ctl.get("holds"),
+                     c["holds"]])
+    return header, rows
+
+
 def _mean(values: Iterable[float]) -> float | None:
     v = [float(x) for x in values]
     return float(np.mean(v)) if v and all(math.isfinite(x) for x in v) else None

@@ -452,6 +452,9 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
                 if (r := record(out, name, a)) is not None]
         claims.update(claims_lib.compute_claims(recs))
         _write_json(out / "claims.json", claims)
+        tables.write(out / "tables" / "claims", *claims_lib.table(claims),
+                     "Claims: value (mean over units) with its 95% bootstrap interval, n units, "
+                     "the control's value and verdict, and the verdict (experiments/claims.py).")
         from experiments import figures
 
         try:

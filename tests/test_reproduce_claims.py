@@ -230,3 +230,12 @@ def test_rule_uses_the_interval_bound():
     rule = claims.Rule("x", ">", 0.0)
     assert rule.holds((0.01, 0.2)) and not rule.holds((-0.01, 0.2)) and not rule.holds((0, 1))
     assert not rule.holds(None) and not rule.holds((float("nan"), 1.0))
+
+
+def test_claims_table_has_one_row_per_claim_with_its_control(good):
+    header, rows = claims.table(good)
+    assert [r[0] for r in rows] == list(KEYS)
+    row = dict(zip(header, rows[0], strict=True))
+    c1 = good["C1_same_class_alignment"]
+    assert (row["value"], row["ci_low"], row["n"]) == (c1["value"], c1["ci"][0], c1["n"])
+    assert row["control"] == "no-mixup (ERM) network" and row["control_holds"] is False
