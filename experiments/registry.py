@@ -120,6 +120,7 @@ class Analysis:
     layers: tuple[str, ...] | str  # names of earlier layers, or "all" (the analysis's default)
     seed: int
     num_triples: int = 1
+    figures: bool = True  # False: metrics only (replicate seeds: no figure shows them)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -127,7 +128,7 @@ class Analysis:
             "epoch": self.epoch, "classes": list(self.classes), "lambdas": self.lambdas,
             "pairs_per_class": self.pairs_per_class, "mode": self.mode,
             "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
-            "seed": self.seed, "num_triples": self.num_triples,
+            "seed": self.seed, "num_triples": self.num_triples, "figures": self.figures,
         }
 
     @property
@@ -259,6 +260,7 @@ class _Builder:
             pairs_per_class=pairs,
             mode=a.mode, layers=layers, seed=a.seed,
             num_triples=triples or (a.num_triples if epoch in (None, 0) else 1),
+            figures=run.tags["seed"] == self.p.seeds[0],
         )
 
     # ---- the experiments -------------------------------------------------------------------

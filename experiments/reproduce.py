@@ -173,7 +173,7 @@ def ensure_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
         classes=list(analysis.classes), lambdas=analysis.lambdas,
         pairs_per_class=analysis.pairs_per_class, mode=analysis.mode,
         layers=_layers(analysis), seed=analysis.seed, progress=False,
-        num_triples=analysis.num_triples,
+        num_triples=analysis.num_triples, figures=analysis.figures,
     )
     seconds = time.perf_counter() - start
     metrics_copy.parent.mkdir(parents=True, exist_ok=True)

@@ -106,11 +106,14 @@ def run_analysis(
     seed: int = 0,
     progress: bool = True,
     num_triples: int = 1,
+    figures: bool = True,
 ) -> dict[str, Any]:
     """Analyse the checkpoint of `workdir` (latest, or `step`) and write the results to `out`.
 
     `num_triples` > 1 also measures the geometry on further class triples drawn from `seed`
     (replicates, metrics.json 'triples'); figures and activations.npz show the first triple.
+    `figures=False` skips the figures (metrics and activations only: replicate runs whose figures
+    nobody looks at; the figures cost more than the metrics).
 
     Raises FileNotFoundError (no checkpoint) or extract.AnalysisInputError (bad classes,
     lambdas, mode, layers, pairs) with a one-line message, before any heavy work.
@@ -219,7 +222,8 @@ def run_analysis(
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "activations.npz", **arrays)
-    metrics["figures"] = make_figures(out, arrays, metrics, extras, rel, W, b, cls, names)
+    metrics["figures"] = (make_figures(out, arrays, metrics, extras, rel, W, b, cls, names)
+                          if figures else [])
     with open(out / "metrics.json", "w") as f:
         json.dump(_jsonable(metrics), f, indent=1, allow_nan=False)
     return metrics
