@@ -188,8 +188,10 @@ def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[s
     if getattr(model, "dropout", 0):
         model = model.clone(dropout=0.0)  # no parameters of its own: same variables
 
+    # The weights are an argument, not constants closed over: one compiled program serves every
+    # checkpoint of the same architecture (and the persistent cache stays small).
     @functools.partial(jax.jit, compiler_options=cpu_compiler_options())
-    def forward(x1, x2, lam, rng):
+    def apply(variables, x1, x2, lam, rng):
         x = lam * x1 + (1.0 - lam) * x2
         out = model.apply(
             variables, x, train=train, capture=True, rngs={"dropout": rng}, mutable=mutable
@@ -200,7 +202,7 @@ def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[s
             res[name] = feats[name].reshape(x.shape[0], -1)
         return {k: v.astype(jnp.float32) for k, v in res.items()}
 
-    return forward
+    return functools.partial(apply, variables)
 
 
 def _progress(total: int, desc: str, enabled: bool):
