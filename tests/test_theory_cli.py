@@ -30,7 +30,8 @@ def test_solve_json_contract(tmp_path, capsys):
     code, _, _ = run(f"solve --classes 4 --weight-decay 0.05 --json {path}".split(), capsys)
     assert code == 0
     data = json.loads(path.read_text())
-    assert list(data) == ["classes", "weight_decay", "norm", "loss", "W", "lambdas", "solutions"]
+    keys = ["classes", "weight_decay", "norm", "loss", "penalty_power", "W", "lambdas", "solutions"]
+    assert list(data) == keys and data["penalty_power"] == 2.0
     assert data["classes"] == 4 and data["weight_decay"] == 0.05
     assert data["norm"] == 1.0 and data["loss"] == "ce"
     assert np.allclose(data["W"], simplex_etf(4))
