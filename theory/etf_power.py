@@ -210,8 +210,8 @@ def etf_kkt_residual(
 
     The stationarity condition of loss + (mu/p)||h||^p is that of the p = 2 model at the
     effective weight decay mu ||h||^(p-2). CE: the Newton step of the reduced p = 2 problem in the
-    norm of h over ||h|| (theory.ce_gaps.relative_kkt; ~ the relative error of h). MSE:
-    ||grad|| / (||grad loss|| + mu ||h||^(p-1)). At h = 0: 0 when p < 1 (a local minimum), the
+    norm of h over ||h|| (theory.ce_gaps.relative_kkt; ~ the relative error of h). MSE: the same
+    Newton step, ||grad|| / ((2a + mu_eff) ||h||). At h = 0: 0 when p < 1 (a local minimum), the
     relative excess of ||grad loss(0)|| over mu when p = 1, inf when p > 1 (unless t is uniform).
     """
     from theory.etf import _check_gamma, check_penalty_power, simplex_etf
@@ -248,7 +248,8 @@ def etf_kkt_residual(
         g_loss = 2.0 * ((h @ W.T - t) @ W)
         g_pen = np.where(nonzero, mu_eff, 0.0)[..., None] * h
         num = np.linalg.norm(g_loss + g_pen, axis=-1)
-        den = np.linalg.norm(g_loss, axis=-1) + np.linalg.norm(g_pen, axis=-1)
+        # Newton step of the p = 2 problem at mu_eff: the Hessian is (2a + mu_eff) I on span(W).
+        den = (2.0 * a + np.where(nonzero, mu_eff, 0.0)) * np.sqrt(r2)
         with np.errstate(divide="ignore", invalid="ignore"):
             res = np.where(num == 0, 0.0, num / den)
     return np.where(nonzero, res, at_zero)
