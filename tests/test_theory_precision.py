@@ -99,3 +99,18 @@ def test_library_refuses_outside_its_range():
         etf_coefficients(3, 0.1, 0, 1, 0.5, norm=1e300)
     with pytest.raises(ValueError, match="gamma"):
         etf_coefficients(3, 1e6, 0, 1, 0.5, norm=1e-300)
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+@pytest.mark.parametrize("p", [0.1, 0.6667, 1.0, 1.5])
+def test_penalty_power_at_the_ends_of_the_range_is_certified(p, loss, tmp_path, capsys):
+    """The p-search at extreme gamma (flat objective: the bracket is chosen by psi, not by F)."""
+    path = tmp_path / "out.json"
+    for mu, norm in [(1e-12, 1e6), (1e-12, 1e-6), (1e6, 1e-6), (1e6, 1e6), (1e-3, 1.0)]:
+        argv = ["solve", "--classes", "10", "--weight-decay", repr(mu), "--norm", repr(norm)]
+        argv += ["--penalty-power", str(p), "--loss", loss, "--lambdas", "0,0.5,0.9"]
+        argv += ["--pairs", "0-1,0-0", "--json", str(path)]
+        assert main(argv) == 0, (mu, norm, capsys.readouterr().err)
+        capsys.readouterr()
+        sols = json.loads(path.read_text())["solutions"]
+        assert max(s["kkt_residual"] for s in sols) <= 1e-8, (mu, norm)

@@ -48,11 +48,12 @@ def ce_gaps(
     gamma, lam, same = gamma.ravel(), lam.ravel(), same.ravel().astype(bool)
     d1, d2 = np.zeros(gamma.size), np.zeros(gamma.size)
     big = gamma > GAMMA_SWITCH
-    if (~big).any():
-        d1[~big], d2[~big] = _beta_form(K, gamma[~big], lam[~big], same[~big])
-    if big.any():
-        solver = _delta_form if K == 2 else _v_form
-        d1[big], d2[big] = solver(K, gamma[big], lam[big], same[big])
+    with np.errstate(all="ignore"):  # discarded branches of np.where may over/underflow
+        if (~big).any():
+            d1[~big], d2[~big] = _beta_form(K, gamma[~big], lam[~big], same[~big])
+        if big.any():
+            solver = _delta_form if K == 2 else _v_form
+            d1[big], d2[big] = solver(K, gamma[big], lam[big], same[big])
     if K == 2:  # lam = 1/2 of two classes: h = 0 exactly (symmetry), not rounding noise
         d1[~same & (lam == 0.5)] = 0.0
         d2[~same & (lam == 0.5)] = 0.0

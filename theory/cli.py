@@ -24,6 +24,7 @@ from theory.full_ufm import full_ufm
 WEIGHT_DECAY_RANGE = (1e-12, 1e6)  # `solve`: checked against mpmath to 1e-8 relative (CE)
 NORM_RANGE = (1e-6, 1e6)
 PLOT_POWERS = (2.0, 1.0, 2.0 / 3.0)  # the p-family of the theory figure
+MAX_RELATIVE_KKT = 1e-6  # `solve` refuses to write a solution it cannot certify
 _VALUE_OPTIONS = (
     "--classes --weight-decay --weight-decay-h --weight-decay-w --norm --lambdas --pairs "
     "--penalty-power --dim --alpha --nodes --seed --max-memory-gb --loss --json --plot"
@@ -385,6 +386,13 @@ def _solve(args: argparse.Namespace, pairs: list[tuple[int, int]]) -> int:
     res = etf_kkt_residual(K, mu, c, c2, lam, A, B, norm=args.norm, loss=args.loss, penalty_power=p)
     if not (np.all(np.isfinite(H)) and np.all(np.isfinite(res))):
         return _usage(args, "the solver produced a non-finite value (please report this case)")
+    if res.size and res.max() > MAX_RELATIVE_KKT:
+        i = int(np.argmax(res))
+        return _usage(
+            args,
+            f"relative KKT residual {res[i]:.1e} > {MAX_RELATIVE_KKT:g} at c={c[i]}, c2={c2[i]}, "
+            f"lam={lam[i]:g}: the solution cannot be certified; nothing written",
+        )
     out = {
         "classes": K,
         "weight_decay": mu,

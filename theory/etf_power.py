@@ -88,12 +88,14 @@ def ce_power_gaps(
             f"penalty_power {p:g} with gamma = {a / mu:.3g}: the optimum's scale is outside the "
             "double range (gamma' > 1e300)"
         )
-    best = np.argmin(F, axis=1)
+    # Local minima of F: psi falls through 0 between nodes j and j + 1. Among several (possible
+    # for p < 1) the one with the lowest F at its nodes; F alone cannot pick the bracket, as it
+    # can be flat to rounding (large or tiny gamma).
+    falls = (psi[:, :-1] > 0) & (psi[:, 1:] <= 0)
+    F_fall = np.where(falls, np.minimum(F[:, :-1], F[:, 1:]), np.inf)
+    i_lo = np.argmin(F_fall, axis=1)
+    valid = falls.any(axis=1)
     rows = np.arange(n)
-    right = psi[rows, best] > 0  # F still falls at the best node: the minimum is to its right
-    i_lo = np.where(right, best, best - 1)
-    valid = (i_lo >= 0) & (i_lo < nodes - 1)
-    i_lo = np.clip(i_lo, 0, nodes - 2)
     lo, hi = X[rows, i_lo], X[rows, i_lo + 1]
     for _ in range(200):
         mid = 0.5 * (lo + hi)
@@ -103,24 +105,34 @@ def ce_power_gaps(
         lo, hi = np.where(pos, mid, lo), np.where(pos, hi, mid)
     x = 0.5 * (lo + hi)
     d1, d2 = ce_gaps(K, np.exp(x), lam, same)
-    F_x = _psi_f(K, mu, a, lam, same, p, x)[1]
-    zero = ~valid | (np.log(K) < F_x)  # h = 0 (loss log K, no penalty) is better
+    F_x = _psi_f(K, mu, a, lam, same, p, x)[1]  # relative to F(0)
+    zero = ~valid | ((p <= 1) & (F_x >= 0))  # h = 0 is better (never for p > 1: grad F(0) != 0)
     return np.where(zero, 0.0, d1), np.where(zero | same, 0.0, d2)
 
 
 def _psi_f(
     K: int, mu: float, a: float, lam: np.ndarray, same: np.ndarray, p: float, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(psi(x), F(x)) on the p = 2 path at gamma' = e^x (module docstring)."""
+    """(psi(x), F(x) - F(0)) on the p = 2 path at gamma' = e^x (module docstring)."""
     d1, d2 = ce_gaps(K, np.exp(x), lam, same)
     log_r2 = _log_quad(K, d1, np.where(same, 0.0, d2)) - np.log(a)  # log ||h||^2
     psi = np.log(a) - np.log(mu) - x + (1 - p / 2) * log_r2
+    ce = _ce_minus_log_k(K, lam, same, d1, d2)
+    return psi, ce + (mu / p) * np.exp(0.5 * p * log_r2)
+
+
+def _ce_minus_log_k(
+    K: int, lam: np.ndarray, same: np.ndarray, d1: np.ndarray, d2: np.ndarray
+) -> np.ndarray:
+    """CE(d) - CE(0) = CE(d) - log K, accurate also for tiny gaps (log1p / expm1 there)."""
     m = np.where(same, K - 1.0, K - 2.0)
     d2e = np.where(same, -np.inf, d2)
+    linear = np.where(same, d1, lam * d1 + (1 - lam) * d2)
     mx = np.maximum(np.maximum(d1, d2e), 0.0)
-    lse = mx + np.log(np.exp(d1 - mx) + np.exp(d2e - mx) + m * np.exp(-mx))
-    ce = lse - np.where(same, d1, lam * d1 + (1 - lam) * d2)
-    return psi, ce + (mu / p) * np.exp(0.5 * p * log_r2)
+    big = mx + np.log(np.exp(d1 - mx) + np.exp(d2e - mx) + m * np.exp(-mx)) - np.log(K)
+    with np.errstate(over="ignore", invalid="ignore"):
+        small = np.log1p((np.expm1(d1) + np.where(same, 0.0, np.expm1(d2))) / K)
+    return np.where(mx < 1.0, small, big) - linear
 
 
 def _log_quad(K: int, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:

@@ -75,11 +75,11 @@ def fixed_power_optimum(
         X[j] = x0 = path.solve(np.exp(grid[:, j]), x0)
         psi[:, j], F[:, j] = path.psi_f_at(X[j], np.exp(grid[:, j]), mu, p)
     rows = np.arange(n)
-    best = np.argmin(F, axis=1)
-    left = psi[rows, best] > 0  # F increases at the best node: the minimum is to its left
-    i_lo = np.where(left, best - 1, best)
-    valid = live & (i_lo >= 0) & (i_lo < nodes - 1)
-    i_lo = np.clip(i_lo, 0, nodes - 2)
+    # Local minima of F: psi rises through 0 between nodes j and j + 1 (F may be flat to
+    # rounding, so the bracket is chosen by psi; among several, the lowest F).
+    rises = (psi[:, :-1] < 0) & (psi[:, 1:] >= 0)
+    i_lo = np.argmin(np.where(rises, np.minimum(F[:, :-1], F[:, 1:]), np.inf), axis=1)
+    valid = live & rises.any(axis=1)
     lo, hi = grid[rows, i_lo], grid[rows, i_lo + 1]
     x_sol = X[i_lo, rows]
     for _ in range(80):
