@@ -238,3 +238,25 @@ def test_package_exports_the_public_api():
     source = "\n".join(p.read_text() for p in (REPO_ROOT / "theory").glob("*.py"))
     assert not re.search(r"^\s*(import|from)\s+nc_mixup", source, flags=re.M)
     assert "jax_enable_x64" not in source
+
+
+def test_theory_figure_p_family(tmp_path):
+    """Issue 13 item 5: the figure's p-family (p = 2, 1, 2/3) for one pair; at K = 10, gamma ~ 22
+    (the quick profile's theory setting) |h(1/2)| / |h_same| grows as p falls (the ring)."""
+    import argparse
+
+    from theory.cli import _power_family
+    from theory.plots import theory_figure
+
+    args = argparse.Namespace(classes=10, weight_decay=0.05, norm=1.0, loss="ce", penalty_power=2.0)
+    family = _power_family(args, [(0, 1), (0, 0)], [0, 1, 2])
+    assert [round(f[0], 4) for f in family] == [2.0, 1.0, 0.6667]
+    ratios = []
+    for p, c, c2, lams, H, h_same in family:
+        assert (c, c2) == (0, 1) and H.shape == (len(lams), 10)
+        assert np.allclose(H, etf_optimum(10, 0.05, 0, 1, lams, penalty_power=p), atol=1e-14)
+        ratios.append(np.linalg.norm(H[len(lams) // 2]) / np.linalg.norm(h_same))
+    assert ratios[0] < ratios[1] < ratios[2] and ratios[0] < 1 < ratios[2]
+    W = simplex_etf(10)
+    paths = theory_figure(W, [0, 1, 2], [], tmp_path / "f.png", power_family=family)
+    assert paths[0].stat().st_size > 20_000 and paths[1].exists()
