@@ -124,10 +124,13 @@ def _solve_beta(
         hi_a = np.where(f > 0, b, hi[idx])
         newton = f / d1
         new = b - newton / (1.0 - 0.5 * newton * dd / d1)
-        outside = ~((new >= lo_a) & (new <= hi_a)) | ~np.isfinite(new)
-        new = np.where(outside, 0.5 * (lo_a + hi_a), new)
         tol = 4 * EPS * (1.0 + np.abs(b))
-        done = (np.abs(new - b) <= tol) | (f == 0) | (hi_a - lo_a <= tol)
+        converged = np.isfinite(new) & (np.abs(new - b) <= tol)
+        # Outside the bracket, or back on one of its ends (rounding noise in f can make
+        # Newton alternate between two points): bisect instead.
+        outside = ~((new > lo_a) & (new < hi_a)) | ~np.isfinite(new)
+        new = np.where(outside & ~converged, 0.5 * (lo_a + hi_a), new)
+        done = converged | (f == 0) | (hi_a - lo_a <= tol)
         beta[idx], lo[idx], hi[idx] = new, lo_a, hi_a
         active[idx[done]] = False
     return beta
@@ -160,10 +163,13 @@ def _v_form(
         lo_a = np.where(f > 0, x, lo[idx])
         hi_a = np.where(f < 0, x, hi[idx])
         new = x - f / fp
-        outside = ~((new >= lo_a) & (new <= hi_a)) | ~np.isfinite(new)
-        new = np.where(outside, 0.5 * (lo_a + hi_a), new)
         tol = 4 * EPS * (1.0 + np.abs(x))
-        done = (np.abs(new - x) <= tol) | (f == 0) | (hi_a - lo_a <= tol)
+        converged = np.isfinite(new) & (np.abs(new - x) <= tol)
+        # Outside the bracket, or back on one of its ends (rounding noise in f can make
+        # Newton alternate between two points): bisect instead.
+        outside = ~((new > lo_a) & (new < hi_a)) | ~np.isfinite(new)
+        new = np.where(outside & ~converged, 0.5 * (lo_a + hi_a), new)
+        done = converged | (f == 0) | (hi_a - lo_a <= tol)
         v[idx], lo[idx], hi[idx] = new, lo_a, hi_a
         active[idx[done]] = False
     beta = v + np.exp(v)
@@ -220,10 +226,11 @@ def _delta_form(
         lo_a = np.where(f < 0, x, lo[idx])
         hi_a = np.where(f > 0, x, hi[idx])
         new = x - f / fp
-        outside = ~((new >= lo_a) & (new <= hi_a)) | ~np.isfinite(new)
-        new = np.where(outside, 0.5 * (lo_a + hi_a), new)
         tol = 4 * EPS * np.abs(x) + 1e-300
-        done = (np.abs(new - x) <= tol) | (f == 0) | (hi_a - lo_a <= tol)
+        converged = np.isfinite(new) & (np.abs(new - x) <= tol)
+        outside = ~((new > lo_a) & (new < hi_a)) | ~np.isfinite(new)
+        new = np.where(outside & ~converged, 0.5 * (lo_a + hi_a), new)
+        done = converged | (f == 0) | (hi_a - lo_a <= tol)
         delta[idx], lo[idx], hi[idx] = new, lo_a, hi_a
         active[idx[done]] = False
     d1 = np.where(same, delta, 0.5 * delta)
