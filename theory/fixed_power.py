@@ -17,6 +17,8 @@ and the result compared with h = 0.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -82,16 +84,34 @@ def fixed_power_optimum(
     valid = live & rises.any(axis=1)
     lo, hi = grid[rows, i_lo], grid[rows, i_lo + 1]
     x_sol = X[i_lo, rows]
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if np.all((hi - lo) <= 4 * np.finfo(float).eps * np.maximum(1.0, np.abs(mid))):
+    f_lo, f_hi = psi[rows, i_lo], psi[rows, i_lo + 1]
+    # Illinois (regula falsi that halves the stale end's value): superlinear, always bracketed.
+    side = np.zeros(n)
+    x_at = 0.5 * (lo + hi)
+    eps = np.finfo(float).eps
+    active = valid.copy()
+    for _ in range(100):
+        if not active.any():
             break
-        x_mid = path.solve(np.exp(mid), x_sol)
-        neg = path.psi_f_at(x_mid, np.exp(mid), mu, p)[0] < 0
-        lo, hi = np.where(neg, mid, lo), np.where(neg, hi, mid)
-        x_sol = x_mid
-    x_sol = path.solve(np.exp(0.5 * (lo + hi)), x_sol)
-    F_sol = path.psi_f_at(x_sol, np.exp(0.5 * (lo + hi)), mu, p)[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        inside = (new > lo) & (new < hi) & np.isfinite(new)
+        new = np.where(inside, new, 0.5 * (lo + hi))
+        new = np.where(active, new, x_at)
+        x_new = path.solve(np.exp(new), x_sol)
+        f_new = path.psi_f_at(x_new, np.exp(new), mu, p)[0]
+        neg = f_new < 0
+        upd_lo, upd_hi = active & neg, active & ~neg
+        f_hi = np.where(upd_lo & (side == -1), 0.5 * f_hi, f_hi)
+        f_lo = np.where(upd_hi & (side == 1), 0.5 * f_lo, f_lo)
+        lo, f_lo = np.where(upd_lo, new, lo), np.where(upd_lo, f_new, f_lo)
+        hi, f_hi = np.where(upd_hi, new, hi), np.where(upd_hi, f_new, f_hi)
+        side = np.where(upd_lo, -1, np.where(upd_hi, 1, side))
+        x_sol = np.where(active[:, None], x_new, x_sol)
+        x_at = np.where(active, new, x_at)
+        tiny = (np.abs(f_new) <= 64 * eps) | (hi - lo <= 4 * eps * np.maximum(1.0, np.abs(new)))
+        active &= ~tiny
+    F_sol = path.psi_f_at(x_sol, np.exp(x_at), mu, p)[1]
     zero = ~valid | (L0 <= F_sol)
     return np.where(zero[:, None], 0.0, x_sol) @ Vt
 
@@ -154,8 +174,17 @@ def _newton_ce_rows(
         pM = pz @ M
         H = np.matmul(M.T, pz[:, :, None] * M)
         H -= pM[:, :, None] * pM[:, None, :]
-        H += ma[:, None, None] * eye
-        step = -scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)[..., 0]
+        # A relative jitter keeps H numerically positive definite where mu' is tiny and the
+        # softmax saturates (the gradient stays exact, so only the step is approximate there).
+        diag = np.einsum("nii->n", H) / H.shape[1]
+        H += (ma + 1e-13 * diag)[:, None, None] * eye
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            try:
+                step = -scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)
+            except np.linalg.LinAlgError:
+                step = -np.linalg.pinv(H, hermitian=True) @ g[..., None]
+        step = step[..., 0]
         dec = -np.sum(g * step, axis=1)
         f0 = _ce(z, ta) + 0.5 * ma * np.sum(xa * xa, axis=1)
         alpha = np.ones(len(xa))
