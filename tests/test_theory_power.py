@@ -193,7 +193,7 @@ def test_bad_power_raises_naming_it(bad):
 
 
 @pytest.mark.parametrize("loss", ["ce", "mse"])
-@pytest.mark.parametrize("p", [1.5, 0.6667])
+@pytest.mark.parametrize("p", [1.5, 0.6667, 0.3])
 def test_fixed_classifier_power(p, loss):
     """Any (W, b): the ETF case reproduces etf_optimum; a random W matches the scipy minimiser."""
     K, mu = 5, 0.05

@@ -6,7 +6,8 @@ A small numpy/scipy library in float64 (SPEC section 2); it never imports nc_mix
   (CE via the Wright omega function, MSE affine in the soft target; theory.ce_gaps keeps CE exact
   for any gamma = a/mu); penalty_power=p: the penalty mu/p ||h||^p, p in (0, 2]
   (theory.etf_power, the global optimum also for p < 1); etf_logits, etf_kkt_residual;
-- fixed_classifier_optimum, kkt_residual: any fixed classifier (W, b), vectorised Newton;
+- fixed_classifier_optimum, kkt_residual: any fixed classifier (W, b), vectorised Newton
+  (penalty_power=p: theory.fixed_power, the radial search along the p = 2 path);
 - full_ufm: W, b and the features jointly, lam ~ Beta(alpha, alpha) by Gauss-Jacobi quadrature,
   with etf_diagnostics saying how far the optimal W is from a simplex ETF;
 - project: the paper's B.2 projection; theory.plots draws the theory figure;
