@@ -230,3 +230,19 @@ def test_etf_logits_and_predicted_confidence():
         z_same, p_same = etf_logits(K, mu, 0, 0, 0.3, penalty_power=p, probabilities=True)
         assert p_same.max() > conf.min()  # the mixture is less confident than a clean point
     assert etf_logits(K, mu, 0, 1, 0.5).shape == (K,)
+
+
+@pytest.mark.parametrize(("K", "mu", "p"), [(10, 0.05, 0.6667), (5, 0.3, 0.4), (2, 0.1, 0.6667)])
+def test_many_distinct_lambdas_interpolate_then_refine(K, mu, p):
+    """Beyond 512 distinct lam values the search runs on a lam grid and each point is refined:
+    the same optimum as the full search for every point (including the h = 0 regions)."""
+    from theory.etf import etf_scale
+    from theory.etf_power import _MANY, _power_gaps_exact, ce_power_gaps
+
+    rng = np.random.default_rng(K)
+    lam = np.r_[rng.uniform(size=_MANY + 300), 0.0, 0.5, 1.0]
+    same = np.zeros(lam.size, bool)
+    d1, d2 = ce_power_gaps(K, mu, etf_scale(K), lam, same, p)
+    e1, e2, _, _ = _power_gaps_exact(K, mu, etf_scale(K), lam, same, p)
+    scale = np.maximum(np.hypot(e1, e2), 1e-300)
+    assert np.all(np.hypot(d1 - e1, d2 - e2) <= 1e-10 * scale)

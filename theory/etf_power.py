@@ -32,7 +32,9 @@ from theory.ce_gaps import _quad, ce_gaps, relative_kkt
 
 _GRID_STEP = 0.25
 _MAX_NODES = 4001
-_X_LIMIT = 690.0  # |log gamma'| <= 690: gamma' and the gaps stay in double range
+_X_LIMIT = 690.0
+_MANY = 512  # above this many distinct lam values: interpolate on a lam grid, then refine
+_LAM_GRID = 257  # |log gamma'| <= 690: gamma' and the gaps stay in double range
 
 
 def power_coefficients(
@@ -60,8 +62,77 @@ def power_coefficients(
 def ce_power_gaps(
     K: int, mu: float, a: float, lam: np.ndarray, same: np.ndarray, p: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(d1, d2) (theory.ce_gaps' convention) of the global CE optimum with penalty (mu/p)||h||^p."""
+    """(d1, d2) (theory.ce_gaps' convention) of the global CE optimum with penalty (mu/p)||h||^p.
+
+    Up to _MANY distinct points: the grid search of the module docstring for each. Beyond, the
+    search runs on _LAM_GRID values of lam; each point's path parameter x is interpolated from
+    them and refined on psi(x) = 0 inside a small bracket that must show the sign change; points
+    near a grid value whose optimum is h = 0, or without that sign change, get the full search.
+    """
     lam, same = np.asarray(lam, float), np.asarray(same, bool)
+    diff = ~same
+    if diff.sum() <= _MANY:
+        return _power_gaps_exact(K, mu, a, lam, same, p)[:2]
+    d1, d2 = np.zeros(lam.size), np.zeros(lam.size)
+    if same.any():
+        d1[same], d2[same] = _power_gaps_exact(K, mu, a, lam[same], same[same], p)[:2]
+    lam_d = lam[diff]
+    grid = np.linspace(lam_d.min(), lam_d.max(), _LAM_GRID)
+    no = np.zeros(_LAM_GRID, bool)
+    _, _, x_g, zero_g = _power_gaps_exact(K, mu, a, grid, no, p)
+    pos = np.clip(np.searchsorted(grid, lam_d, side="right") - 1, 0, _LAM_GRID - 2)
+    risky = zero_g[pos] | zero_g[pos + 1]
+    x0 = np.interp(lam_d, grid, x_g)
+    width = 2.0 * np.abs(x_g[pos + 1] - x_g[pos]) + 1e-3
+    lo, hi = x0 - width, x0 + width
+    n = lam_d.size
+    sm = np.zeros(n, bool)
+    f_lo = _psi_f(K, mu, a, lam_d, sm, p, lo)[0]
+    f_hi = _psi_f(K, mu, a, lam_d, sm, p, hi)[0]
+    ok = ~risky & (f_lo > 0) & (f_hi <= 0)
+    x = _illinois(lambda xs: _psi_f(K, mu, a, lam_d, sm, p, xs)[0], lo, hi, f_lo, f_hi, ok)
+    F_x = _psi_f(K, mu, a, lam_d, sm, p, x)[1]
+    ok &= ~((p <= 1) & (F_x >= 0))  # h = 0 would win: let the full search decide
+    dd1, dd2 = ce_gaps(K, np.exp(x), lam_d, sm)
+    if (~ok).any():
+        e1, e2, _, _ = _power_gaps_exact(K, mu, a, lam_d[~ok], sm[~ok], p)
+        dd1[~ok], dd2[~ok] = e1, e2
+    d1[diff], d2[diff] = dd1, dd2
+    return d1, d2
+
+
+def _illinois(psi, lo, hi, f_lo, f_hi, active, max_iter: int = 100) -> np.ndarray:
+    """Root of the decreasing psi in [lo, hi] (f_lo > 0 >= f_hi) where `active`, by Illinois."""
+    lo, hi, f_lo, f_hi = lo.copy(), hi.copy(), f_lo.copy(), f_hi.copy()
+    x = 0.5 * (lo + hi)
+    side = np.zeros(lo.size)
+    active = active.copy()
+    eps = np.finfo(float).eps
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        new = np.where((new > lo) & (new < hi) & np.isfinite(new), new, 0.5 * (lo + hi))
+        new = np.where(active, new, x)
+        f = psi(new)
+        upd_lo, upd_hi = active & (f > 0), active & ~(f > 0)
+        f_hi = np.where(upd_lo & (side == -1), 0.5 * f_hi, f_hi)
+        f_lo = np.where(upd_hi & (side == 1), 0.5 * f_lo, f_lo)
+        lo, f_lo = np.where(upd_lo, new, lo), np.where(upd_lo, f, f_lo)
+        hi, f_hi = np.where(upd_hi, new, hi), np.where(upd_hi, f, f_hi)
+        side = np.where(upd_lo, -1, np.where(upd_hi, 1, side))
+        x = np.where(active, new, x)
+        done = (np.abs(f) <= 64 * eps) | (hi - lo <= 4 * eps * np.maximum(1.0, np.abs(new)))
+        active &= ~done
+    return x
+
+
+def _power_gaps_exact(
+    K: int, mu: float, a: float, lam: np.ndarray, same: np.ndarray, p: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(d1, d2, x, zero): the grid search of the module docstring for every point; x = log
+    gamma' of the path point found, zero = whether h = 0 is the optimum."""
     n = lam.size
     log_gamma, log_a = np.log(a) - np.log(mu), np.log(a)
     x_hi = np.full(n, (2.0 / p) * (log_gamma + (1 - p / 2) * (np.log(2 * np.log(K)) - log_a)) + 1)
@@ -107,7 +178,7 @@ def ce_power_gaps(
     d1, d2 = ce_gaps(K, np.exp(x), lam, same)
     F_x = _psi_f(K, mu, a, lam, same, p, x)[1]  # relative to F(0)
     zero = ~valid | ((p <= 1) & (F_x >= 0))  # h = 0 is better (never for p > 1: grad F(0) != 0)
-    return np.where(zero, 0.0, d1), np.where(zero | same, 0.0, d2)
+    return np.where(zero, 0.0, d1), np.where(zero | same, 0.0, d2), x, zero
 
 
 def _psi_f(
