@@ -38,6 +38,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for required options and defaults of None."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or action.default is None or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _classes(text: str) -> int:
     try:
         K = int(text)
@@ -144,7 +153,7 @@ def expand_pairs(pairs: list[tuple[int, int]] | str, K: int) -> list[tuple[int, 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of `python -m theory {solve,ufm}` (errors: one line, status 2)."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = _HelpFormatter
     parser = _Parser(prog="python -m theory", description=__doc__, formatter_class=fmt)
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
