@@ -28,6 +28,7 @@ DATA_SOURCES = ("auto", "tfds", "raw")
 MODEL_NAMES = ("mlp", "cnn", "wide_resnet", "vit")
 LOSS_NAMES = ("ce", "mse")
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
+DECAY_MASKS = ("all", "no_classifier_bias", "deit")  # see nc_mixup/decay_mask.py
 SCHEDULE_NAMES = ("constant", "multistep", "cosine")
 DTYPES = ("float32", "bfloat16")
 
@@ -50,8 +51,12 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.raw_dir = ""  # folder with the original raw files ('' = known places)
     c.dataset.source = "auto"  # 'auto' | 'tfds' | 'raw'
     c.dataset.image_size = 0  # 0 = native; e.g. 32 pads FashionMNIST 28 -> 32
-    c.dataset.augment = False  # random crop + flip (CIFAR)
+    c.dataset.augment = False  # shorthand for augment.crop_padding=4 and augment.flip=True
     c.dataset.subset_seed = 0  # seed of the class-balanced subsets (same across training seeds)
+
+    c.augment = ml_collections.ConfigDict()  # training batches only (nc_mixup/data/augment.py)
+    c.augment.crop_padding = 0  # pad by this many black pixels, random crop back; 0 = off
+    c.augment.flip = False  # random horizontal flip
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
@@ -78,6 +83,8 @@ def default_config() -> ml_collections.ConfigDict:
     c.optimizer.weight_decay = 5e-4  # sgd/adam: L2 added to the gradient; adamw: decoupled
     c.optimizer.momentum = 0.9  # sgd
     c.optimizer.nesterov = False  # sgd
+    c.optimizer.decay_mask = "all"  # which parameters are decayed: 'all' | 'no_classifier_bias'
+    #                                 | 'deit' (see nc_mixup/decay_mask.py)
 
     c.schedule = ml_collections.ConfigDict()
     c.schedule.name = "cosine"  # 'constant' | 'multistep' | 'cosine'
@@ -355,6 +362,8 @@ def validate(config: Mapping[str, Any] | Any) -> None:
     for key in ("dataset.n_per_class", "dataset.test_n_per_class", "dataset.image_size"):
         at_least(key, 0)
 
+    at_least("augment.crop_padding", 0)
+
     one_of("model.name", MODEL_NAMES)
     one_of("model.norm", ("none", "batch"))
     at_least("model.dense", 0)
@@ -380,6 +389,7 @@ def validate(config: Mapping[str, Any] | Any) -> None:
     at_least("optimizer.weight_decay", 0.0)
     if not 0.0 <= get("optimizer.momentum") < 1.0:
         fail("optimizer.momentum", "must be in [0, 1)")
+    one_of("optimizer.decay_mask", DECAY_MASKS)
 
     one_of("schedule.name", SCHEDULE_NAMES)
     at_least("schedule.warmup_epochs", 0.0)

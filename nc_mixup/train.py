@@ -37,6 +37,7 @@ from flax.training import train_state
 from nc_mixup import config as config_lib
 from nc_mixup import losses, mixup, optim, sharding
 from nc_mixup.checkpointing import CHECKPOINT_DIR, Checkpointer, rng_to_json
+from nc_mixup.data import augment
 from nc_mixup.metrics_writer import MetricsWriter, is_local, read_metrics
 from nc_mixup.models import create_model
 from nc_mixup.models.conv import cpu_compiler_options
@@ -407,7 +408,7 @@ def _train_and_evaluate(
         train_y,
         config.batch_size,
         config.seed,
-        augment=bool(config.dataset.augment),
+        augment=augment.from_config(config, info.mean, info.std),
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )

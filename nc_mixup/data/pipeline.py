@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from nc_mixup.data.augment import Augment, augment_batch, random_crop_flip  # noqa: F401
 from nc_mixup.data.registry import DatasetError, get_info
 
-# Tags that separate the random streams drawn from one seed.
-_SHUFFLE, _AUGMENT = 0, 1
+# Tag of the shuffle's random stream drawn from one seed (augment.AUGMENT_STREAM is 1).
+_SHUFFLE = 0
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -74,36 +75,7 @@ def preprocess(images: np.ndarray, name: str, *, image_size: int = 0) -> np.ndar
 
 
 # ----------------------------------------------------------------------------- augmentation
-
-
-def _crop_flip_params(
-    rng: np.random.Generator, n: int, pad: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    oy = rng.integers(0, 2 * pad + 1, size=n)
-    ox = rng.integers(0, 2 * pad + 1, size=n)
-    flip = rng.random(n) < 0.5
-    return oy, ox, flip
-
-
-def _apply_crop_flip(
-    images: np.ndarray, oy: np.ndarray, ox: np.ndarray, flip: np.ndarray, pad: int
-) -> np.ndarray:
-    n, h, w, _ = images.shape
-    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    rows = oy[:, None] + np.arange(h)[None, :]
-    col_idx = np.where(flip[:, None], np.arange(w)[::-1][None, :], np.arange(w)[None, :])
-    cols = ox[:, None] + col_idx
-    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
-
-
-def random_crop_flip(images: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
-    """CIFAR augmentation: zero-pad by `pad`, random crop back to H x W, random horizontal flip.
-
-    Works on any dtype; on normalised float images the zero padding is the dataset mean colour.
-    """
-    oy, ox, flip = _crop_flip_params(rng, len(images), pad)
-    return _apply_crop_flip(images, oy, ox, flip, pad)
-
+# (nc_mixup/data/augment.py; random_crop_flip re-exported for existing callers)
 
 # ----------------------------------------------------------------------------- subsets
 
@@ -154,7 +126,7 @@ class EpochIterator:
         batch_size: int,
         seed: int,
         *,
-        augment: bool = False,
+        augment: bool | Augment = False,
         process_index: int = 0,
         process_count: int = 1,
     ):
@@ -194,12 +166,8 @@ class EpochIterator:
         perm = self.permutation(epoch) if perm is None else perm
         lo = step * self.batch_size + self.process_index * self.local_batch_size
         idx = perm[lo : lo + self.local_batch_size]
-        images = self.images[idx]
-        if self.augment:
-            rng = np.random.default_rng([self.seed, _AUGMENT, epoch, step])
-            oy, ox, flip = _crop_flip_params(rng, self.batch_size, 4)
-            part = slice(lo - step * self.batch_size, lo - step * self.batch_size + len(idx))
-            images = _apply_crop_flip(images, oy[part], ox[part], flip[part], 4)
+        images = augment_batch(self.images[idx], self.augment, self.seed, epoch, step,
+                               self.batch_size, offset=lo - step * self.batch_size)
         return {"image": images, "label": self.labels[idx]}
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
