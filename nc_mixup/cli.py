@@ -23,11 +23,36 @@ class UsageError(Exception):
     """Bad user input: printed as one line, exit status 2."""
 
 
+# The library's user-facing errors (bad config, data, checkpoint): printed as one line, exit 2,
+# like UsageError. Looked up in sys.modules only, so the CLI imports nothing for them: an error
+# of one of these classes can only come from a module that is already imported.
+USER_ERRORS = (
+    ("nc_mixup.config", "ConfigError"),
+    ("nc_mixup.data.registry", "DatasetError"),
+    ("nc_mixup.checkpointing", "CheckpointError"),
+)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    found = [UsageError]
+    for module, name in USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            found.append(cls)
+    return tuple(found)
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nc-mixup",
         description="Mixup and neural collapse: train, analyse and reproduce the paper.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS.values():
         mod = importlib.import_module(f"nc_mixup.commands.{module}")
@@ -43,9 +68,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args, extra) or 0)
-    except UsageError as e:
-        print(f"nc-mixup {args.command}: error: {e}", file=sys.stderr)
+    except Exception as e:
+        if not isinstance(e, _user_errors()):
+            raise
+        print(f"nc-mixup {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _version() -> str:
+    from nc_mixup import __version__
+
+    return __version__
 
 
 if __name__ == "__main__":
