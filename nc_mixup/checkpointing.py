@@ -273,7 +273,7 @@ def check_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> str
     """None if checkpoint `step` (None: the newest) of the run in `workdir` restores completely,
     else why not, in one line (no checkpoint at all is a reason too)."""
     if not checkpoint_dir(workdir).is_dir():
-        return f"no checkpoints in {workdir}"
+        return f"no checkpoints: {checkpoint_dir(workdir)} does not exist"
     ckpt = Checkpointer(workdir, read_only=True, async_save=False)
     try:
         steps = ckpt.all_steps()

@@ -146,4 +146,4 @@ def test_check_checkpoint(run_copy):
     assert reason and str(run_copy / "checkpoints" / "60") in reason
     assert "step 7" in check_checkpoint(run_copy, 7)
     shutil.rmtree(run_copy / "checkpoints")
-    assert "no checkpoints" in check_checkpoint(run_copy)
+    assert str(run_copy / "checkpoints") in check_checkpoint(run_copy)
