@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import pathlib
 import sys
 
 # Sub-command name -> module under nc_mixup.commands.
@@ -31,6 +33,33 @@ USER_ERRORS = (
     ("nc_mixup.data.registry", "DatasetError"),
     ("nc_mixup.checkpointing", "CheckpointError"),
 )
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> pathlib.Path:
+    """`path` as an absolute Path if it can be an output folder: an existing writable folder,
+    or a new one whose nearest existing parent is a writable folder. UsageError otherwise,
+    naming `flag` and the path, before anything is written."""
+    path = pathlib.Path(path).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path} is a file, not a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {existing} is not writable")
+    return path
+
+
+def first_missing(path: pathlib.Path) -> pathlib.Path | None:
+    """The outermost folder of `path` that does not exist yet (None: `path` exists): what to
+    remove to leave nothing behind after a failure."""
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
