@@ -239,11 +239,14 @@ class Checkpointer:
         line = f"checkpoint {path} is corrupt ({reason})"
         if not self.read_only:
             dest_dir = self.directory.parent / CORRUPT_DIR
-            dest_dir.mkdir(parents=True, exist_ok=True)
             dest, n = dest_dir / str(step), 1
             while dest.exists():
                 dest, n = dest_dir / f"{step}.{n}", n + 1
-            path.rename(dest)
+            _sync(f"nc_mixup_corrupt_{step}_named")  # every process has chosen the same `dest`
+            if jax.process_index() == 0:
+                dest_dir.mkdir(parents=True, exist_ok=True)
+                path.rename(dest)
+            _sync(f"nc_mixup_corrupt_{step}_moved")
             self.manager.reload()
             line += f", moved to {dest}"
         return line
@@ -267,6 +270,12 @@ class Checkpointer:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def _sync(name: str) -> None:
+    """A barrier across the processes of a multi-process run (nothing with one process)."""
+    if jax.process_count() > 1:
+        ocp.multihost.sync_global_processes(name)
 
 
 def check_checkpoint(workdir: str | os.PathLike, step: int | None = None) -> str | None:
