@@ -1,10 +1,14 @@
 """`nc-mixup analyze`: the paper's measurements of one trained run.
 
     nc-mixup analyze --workdir RUN_DIR [--step N] --out DIR [--classes a,b,c] [--lambdas SPEC]
-                     [--pairs-per-class N] [--mode train|eval] [--layers NAME,...]
+                     [--pairs-per-class N] [--mode train|eval] [--layers NAME,...] [--seed S]
+                     [--max-memory-gb GB] [--no-progress]
 
 Writes DIR/metrics.json, DIR/activations.npz and the figures (PNG + PDF); see
-nc_mixup.analysis.runner for what each key means.
+nc_mixup.analysis.runner for what each key means. The results are moved into DIR only once
+complete, so a failed analysis leaves DIR as it was. The memory the analysis needs is estimated
+first (nc_mixup.analysis.budget); over the limit it stops with exit 2. Without --step, a corrupt
+latest checkpoint is reported and the previous intact one analysed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ def register(subparsers) -> None:
     )
     p.add_argument("--workdir", required=True, help="the run's workdir (has checkpoints/)")
     p.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument(
+        "--out", required=True, help="output folder (created if missing; filled when complete)"
+    )
     p.add_argument("--classes", default=None, help="three class indices a,b,c (default: random)")
     p.add_argument(
         "--lambdas",

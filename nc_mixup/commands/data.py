@@ -54,8 +54,10 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("name", help="dataset name (see `nc-mixup data list`)")
-    q.add_argument("--raw-dir", required=True, help="folder with the original files")
-    q.add_argument("--data-dir", required=True, help="TFDS data_dir to write into")
+    q.add_argument("--raw-dir", required=True,
+                   help="folder with the original files (e.g. /usr/share/datasets/fashion-mnist)")
+    q.add_argument("--data-dir", required=True,
+                   help="TFDS data_dir to write into (local or gs://); NAME/VERSION is created")
     q.add_argument("--overwrite", action="store_true", help="replace an existing prepared copy")
     q.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip reading the written dataset back to check its hash")
@@ -124,6 +126,7 @@ def _prepare(args: argparse.Namespace) -> int:
     print(f"prepared {args.name} {result['version']} at {result['path']} "
           f"(train {n['train']}, test {n['test']}"
           f"{', read back and verified' if args.verify else ''})")
+    print(f"  read from raw files in {args.raw_dir}")
     for split, digest in result["sha256"].items():
         print(f"  {split} sha256 {digest}")
     return 0
