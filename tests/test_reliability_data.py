@@ -11,6 +11,7 @@
 """
 
 import gzip
+import pathlib
 import shutil
 import sys
 import time
@@ -198,3 +199,12 @@ def test_bad_label_byte_blames_the_labels_file(fashion_mnist_dir, tmp_path):
     msg = str(e.value)
     assert msg.startswith(f"{labels}:") and "example 123: 42" in msg, msg
     assert "images" not in msg
+
+
+def test_train_with_too_large_test_subset_is_one_line_exit_2(fashion_mnist_dir, tmp_path, capsys):
+    config = str(pathlib.Path(__file__).resolve().parents[1] / "experiments/configs/smoke.py")
+    argv = ["train", "--config", config, "--workdir", str(tmp_path / "run")]
+    assert main([*argv, "--config.dataset.test_n_per_class=2000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'dataset.test_n_per_class': 2000" in err[0], err
+    assert "'dataset.n_per_class'" not in err[0]
