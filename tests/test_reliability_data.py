@@ -62,6 +62,19 @@ def test_check_with_a_bad_raw_dir_names_it(
     assert not (tmp_path / "typo").exists() and not no_tfds_home.exists()
 
 
+@pytest.mark.parametrize("folder", ["typo", "file"])
+def test_check_with_a_bad_data_dir_names_it(fashion_mnist_dir, tmp_path, capsys, folder):
+    data_dir = tmp_path / folder
+    if folder == "file":
+        data_dir.write_text("not a folder")
+    status, out, err, seconds = _check(capsys, "fashion_mnist", "--data-dir", str(data_dir))
+    assert status == 2 and out == [] and len(err) == 1, (out, err)
+    assert f"TFDS data in {data_dir}" in err[0] and seconds < 10
+    assert ("no such folder" if folder == "typo" else "not a folder") in err[0]
+    assert str(fashion_mnist_dir) not in err[0].split("To get it")[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([] if folder == "typo" else ["file"])
+
+
 def test_check_of_a_dataset_that_is_nowhere_fails_fast(no_tfds_home, capsys):
     status, out, err, seconds = _check(capsys, "mnist")
     assert status == 2 and len(err) == 1, err

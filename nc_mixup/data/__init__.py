@@ -92,9 +92,10 @@ def locate(
 ) -> Source:
     """Where `load_dataset` (same arguments) reads the split from, decided without reading it.
 
-    An explicitly given `raw_dir` is never skipped silently: in 'auto' mode, without a prepared
+    An explicitly given folder is never skipped silently: in 'auto' mode, without a prepared
     TFDS copy, a `raw_dir` that does not exist or lacks the files is an error naming it (not a
-    fall back to the Debian folder or a download).
+    fall back to the Debian folder or a download); so is a `data_dir` without a prepared copy
+    and no `raw_dir` (unless `download`, which downloads into it).
 
     Raises DatasetError as `load_dataset` does when nothing is found.
     """
@@ -130,13 +131,24 @@ def locate(
             return Source("raw", str(raw_dir))
         looked.append(f"raw files in {raw_dir} ({_why_not_raw(info, split, raw_dir)})")
         raise DatasetError(_not_found(info, split, looked))
-    if debian is not None:
+    if data_dir is not None:  # the user's TFDS folder: a download into it, or an error
+        looked[0] += f" ({_why_not_prepared(info, data_dir)})"
+    elif debian is not None:
         if raw.has_raw(name, split, debian):
             return Source("raw", str(debian))
         looked.append(f"raw files in {debian}")
     if download:
         return Source("tfds", data_dir, download=True)
     raise DatasetError(_not_found(info, split, looked))
+
+
+def _why_not_prepared(info: DatasetInfo, data_dir: str) -> str:
+    folder = pathlib.Path(data_dir)
+    if not folder.exists():
+        return "no such folder"
+    if not folder.is_dir():
+        return "not a folder"
+    return f"no {_prepared_marker(info)}"
 
 
 def _why_not_raw(info: DatasetInfo, split: str, folder: pathlib.Path) -> str:
@@ -176,7 +188,8 @@ def load_dataset(
       source: 'tfds' (prepared TFDS data; downloaded if `download`), 'raw' (raw files in
         `raw_dir`, or the Debian location), or 'auto': prepared TFDS data in `data_dir` (or the
         default TFDS dir) if there, else raw files in `raw_dir` (an error if that folder lacks
-        them), else the Debian location, else a TFDS download (if `download`).
+        them), else (without `data_dir`) the Debian location, else a TFDS download (if
+        `download`).
       download: whether the TFDS paths may download. A download fails fast (no retries) when
         the network is unreachable, and a failed one leaves nothing behind.
 
@@ -201,7 +214,7 @@ def load_dataset(
     except DatasetError as e:
         tfds_dir = os.fspath(data_dir) if data_dir else default_tfds_dir()
         looked = [f"TFDS data in {tfds_dir}"]
-        if DEBIAN_DIRS.get(name) is not None:
+        if data_dir is None and DEBIAN_DIRS.get(name) is not None:
             looked.append(f"raw files in {DEBIAN_DIRS[name]}")
         looked.append(f"a TFDS download ({e})")
         raise DatasetError(_not_found(get_info(name), split, looked)) from None
