@@ -153,5 +153,5 @@ def check_memory(estimate: MemoryEstimate, limit_bytes: float, what: str, limit_
         raise AnalysisInputError(
             f"{what} needs about {estimate.describe()}, over the limit of "
             f"{format_bytes(limit_bytes)} ({limit_name}): lower --pairs-per-class, the number "
-            "of lambdas or the --layers"
+            "of lambdas or the --layers (or set --max-memory-gb if the estimate is too high)"
         )
