@@ -33,7 +33,7 @@ class MemoryEstimate:
     """Estimated peak memory of one analysis, in bytes, and what it is made of."""
 
     bytes: int
-    rows: int  # mixed rows: 6 x pairs_per_class x lambdas
+    rows: int  # mixed rows: 6 x triples x pairs_per_class x lambdas
     floats_per_row: int  # logits + penultimate + captured layers
     layers: tuple[str, ...]
 
@@ -79,6 +79,7 @@ def analysis_memory(
     pairs_per_class: int,
     num_lambdas: int,
     layers: Sequence[str] | None = None,
+    num_triples: int = 1,
 ) -> MemoryEstimate:
     """The estimated peak memory of analysing a run with `config` (its config.json).
 
@@ -88,6 +89,8 @@ def analysis_memory(
       num_lambdas: size of the lambda grid (with 1/2 added).
       layers: the earlier layers to capture; None: the default (those with at most
         `runner.DEFAULT_LAYER_MAX_DIM` features, and always the last).
+      num_triples: class triples measured (an upper bound: combinations that triples share
+        are sampled once).
     """
     from nc_mixup.analysis.runner import DEFAULT_LAYER_MAX_DIM
     from nc_mixup.data import get_info
@@ -107,7 +110,7 @@ def analysis_memory(
             layers = (*layers, available[-1])
     layers = tuple(layers)
     per_row = widths["logits"] + widths["penultimate"] + sum(widths[n] for n in layers)
-    rows = NUM_COMBINATIONS * int(pairs_per_class) * int(num_lambdas)
+    rows = NUM_COMBINATIONS * int(num_triples) * int(pairs_per_class) * int(num_lambdas)
 
     def count(split: str, key: str) -> int:
         n = int(config.dataset.get(key, 0) or 0)
