@@ -109,7 +109,8 @@ def ensure_run(out: pathlib.Path, run: Run, log: Log) -> Status:
     workdir = run_dir(out, run)
     marker = _read_json(workdir / MARKER)
     if marker and marker.get("config_hash") == run.config_hash:
-        return Status(True, marker.get("seconds"), cached=True)
+        if _final_checkpoint_restores(workdir, marker, log):
+            return Status(True, marker.get("seconds"), cached=True)
     from nc_mixup.config import from_json
     from nc_mixup.train import train_and_evaluate
 
@@ -123,6 +124,20 @@ def ensure_run(out: pathlib.Path, run: Run, log: Log) -> Status:
     _write_json(workdir / MARKER, {"config_hash": run.config_hash, "spec": run.spec,
                                    "seconds": seconds, "finished": _now(), "summary": summary})
     return Status(True, seconds)
+
+
+def _final_checkpoint_restores(workdir: pathlib.Path, marker: dict, log: Log) -> bool:
+    """Whether the final checkpoint of a run whose marker says it finished (the step in the
+    marker's summary) restores; if not, says why (the run is then trained again: resumed from
+    the newest intact checkpoint, or from scratch)."""
+    from nc_mixup.checkpointing import check_checkpoint
+
+    step = (marker.get("summary") or {}).get("step")
+    reason = check_checkpoint(workdir, step)
+    if reason is not None:
+        log(f"  {workdir.name}: marked finished, but its final checkpoint does not restore "
+            f"({reason}): training it again")
+    return reason is None
 
 
 def steps_per_epoch(workdir: pathlib.Path, config: dict) -> int:

@@ -138,3 +138,12 @@ def test_prepare_cifar100_from_the_python_tarball(tmp_path):
     assert np.array_equal(np.stack([r["image"] for r in rows]), x)
     assert [int(r["label"]) for r in rows] == y.tolist()
     assert [int(r["coarse_label"]) for r in rows] == c.tolist()
+
+
+def test_check_says_it_read_the_prepared_copy(prepared, capsys):
+    """`data check` names its source (issue 15, item 9): here the prepared TFDS copy, which
+    'auto' prefers when given its data_dir."""
+    assert main(["data", "check", "fashion_mnist", "--data-dir", str(prepared)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("(the real data)")
+    assert out[-1] == f"fashion_mnist: read from TFDS data in {prepared}"

@@ -21,12 +21,26 @@ def register(subparsers) -> None:
 
     sub.add_parser("list", help="the known datasets, with classes, shape and raw files")
 
-    c = sub.add_parser("check", help="load a dataset and print its counts and content hashes")
+    c = sub.add_parser(
+        "check",
+        help="load a dataset and print its counts, content hashes and where it was read from",
+        description=(
+            "Load both splits of NAME offline (never downloads) and print, per split, the shape, "
+            "the examples per class, the mean pixel and the content hash, then the source read. "
+            "A --raw-dir or --data-dir that lacks the data is an error naming it, with the "
+            "command that would prepare the data."
+        ),
+    )
     c.add_argument("name", help="dataset name (see `nc-mixup data list`)")
-    c.add_argument("--data-dir", default=None, help="TFDS data_dir holding a prepared copy")
-    c.add_argument("--raw-dir", default=None, help="folder with the original files")
+    c.add_argument("--data-dir", default=None,
+                   help="TFDS data_dir holding a prepared copy (default: $TFDS_DATA_DIR, else "
+                        "~/tensorflow_datasets)")
+    c.add_argument("--raw-dir", default=None,
+                   help="folder with the original files (default: the Debian location, "
+                        "/usr/share/datasets/fashion-mnist for fashion_mnist)")
     c.add_argument("--source", default="auto", choices=("auto", "tfds", "raw"),
-                   help="where to read from (default: auto)")
+                   help="auto: a prepared TFDS copy if there, else the raw files; tfds or raw: "
+                        "only that one (default: auto)")
 
     q = sub.add_parser(
         "prepare",
@@ -40,8 +54,10 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("name", help="dataset name (see `nc-mixup data list`)")
-    q.add_argument("--raw-dir", required=True, help="folder with the original files")
-    q.add_argument("--data-dir", required=True, help="TFDS data_dir to write into")
+    q.add_argument("--raw-dir", required=True,
+                   help="folder with the original files (e.g. /usr/share/datasets/fashion-mnist)")
+    q.add_argument("--data-dir", required=True,
+                   help="TFDS data_dir to write into (local or gs://); NAME/VERSION is created")
     q.add_argument("--overwrite", action="store_true", help="replace an existing prepared copy")
     q.add_argument("--no-verify", dest="verify", action="store_false",
                    help="skip reading the written dataset back to check its hash")
@@ -74,13 +90,16 @@ def _list(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from nc_mixup.data import get_info, load_dataset
+    from nc_mixup.data import get_info, load_dataset, locate
     from nc_mixup.data.raw import content_hash
 
     info = get_info(args.name)
+    kwargs = dict(data_dir=args.data_dir, raw_dir=args.raw_dir, source=args.source,
+                  download=False)  # a check never downloads: it fails fast, writing nothing
+    sources = {}
     for split in ("train", "test"):
-        images, labels = load_dataset(args.name, split, data_dir=args.data_dir,
-                                      raw_dir=args.raw_dir, source=args.source)
+        sources[split] = locate(args.name, split, **kwargs).describe()
+        images, labels = load_dataset(args.name, split, **kwargs)
         counts = np.bincount(labels, minlength=info.num_classes)
         digest = content_hash(images, labels)
         known = info.sha256.get(split)
@@ -89,6 +108,11 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{args.name} {split}: {'x'.join(map(str, images.shape))} uint8, "
               f"{counts.min()}..{counts.max()} per class, mean pixel "
               f"{images.mean() / 255.0:.4f}, sha256 {digest}{verdict}")
+    if sources["train"] == sources["test"]:
+        print(f"{args.name}: read from {sources['train']}")
+    else:
+        for split, where in sources.items():
+            print(f"{args.name} {split}: read from {where}")
     return 0
 
 
@@ -102,6 +126,7 @@ def _prepare(args: argparse.Namespace) -> int:
     print(f"prepared {args.name} {result['version']} at {result['path']} "
           f"(train {n['train']}, test {n['test']}"
           f"{', read back and verified' if args.verify else ''})")
+    print(f"  read from raw files in {args.raw_dir}")
     for split, digest in result["sha256"].items():
         print(f"  {split} sha256 {digest}")
     return 0

@@ -7,6 +7,7 @@ only rebuilds what changed; an interrupted call continues where it stopped.
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 PROFILES = ("quick", "paper", "smoke")
@@ -38,19 +39,27 @@ def _names() -> tuple[str, ...]:
 
 
 def run(args, extra) -> int:
-    from nc_mixup.cli import UsageError
+    from nc_mixup.cli import UsageError, check_output_dir, first_missing
 
+    out = check_output_dir(args.out, "--out")
     only = [n.strip() for n in args.only.split(",") if n.strip()] or None
     unknown = [n for n in (only or []) if n not in _names()]
     if unknown:
         raise UsageError(f"--only: unknown experiment(s) {', '.join(unknown)}; "
                          f"known: {', '.join(_names())}")
-    from experiments.reproduce import ProfileMismatch, reproduce
+    from experiments.reproduce import MARKER, ProfileMismatch, reproduce
 
+    created = first_missing(out)
     try:
-        result = reproduce(args.profile, args.out, only)
+        result = reproduce(args.profile, out, only)
     except ProfileMismatch as e:
         raise UsageError(str(e)) from None
+    except Exception:
+        # A new --out that failed before any unit of work finished: leave nothing behind (a
+        # finished run or analysis is kept: the next call reuses it).
+        if created is not None and not any(created.rglob(MARKER)):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
     except KeyboardInterrupt as e:
         print(f"nc-mixup reproduce: interrupted ({e or 'signal'}); finished runs and the last "
               "checkpoint are kept: run the same command again to continue.", file=sys.stderr)

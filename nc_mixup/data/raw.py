@@ -155,6 +155,7 @@ def _idx_pair(image_key: tuple, label_key: tuple, hw: tuple[int, int]) -> Split:
         "image": _readonly(images[..., None]),
         "label": _readonly(labels.astype(np.int32)),
         "_file": image_path,
+        "_label_file": label_path,
     }
 
 
@@ -379,12 +380,13 @@ def read_raw_split(
         )
     out = _READERS[name](info, split, folder, check_counts)
     labels = out["label"]
-    if len(labels) and (labels.min() < 0 or labels.max() >= info.num_classes):
+    bad = np.flatnonzero((labels < 0) | (labels >= info.num_classes)) if len(labels) else []
+    if len(bad):
         raise DatasetError(
-            f"{out['_file']}: labels outside [0, {info.num_classes}) "
-            f"(found {int(labels.min())}..{int(labels.max())})"
+            f"{out.get('_label_file', out['_file'])}: {len(bad)} label(s) outside "
+            f"[0, {info.num_classes}), the first at example {int(bad[0])}: {int(labels[bad[0]])}"
         )
-    return {k: v for k, v in out.items() if k != "_file"}
+    return {k: v for k, v in out.items() if not k.startswith("_")}
 
 
 def load_raw(

@@ -24,12 +24,14 @@ import io
 import os
 import pathlib
 import shutil
+import socket
 import tempfile
+import threading
 from typing import Any
 
 import numpy as np
 
-from nc_mixup.data import raw
+from nc_mixup.data import default_tfds_dir, raw
 from nc_mixup.data.registry import SPLITS, DatasetError, check_split, get_info
 
 
@@ -62,16 +64,91 @@ def _one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0] if text else ''}"
 
 
+# What a TFDS download needs to reach first (its mirror of the datasets' files).
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+
+
+def _offline_reason(timeout: float = 5.0) -> str | None:
+    """None if DOWNLOAD_HOST answers within `timeout` seconds, else why not (one line).
+
+    Checked before a download so that an offline machine fails in seconds instead of sitting
+    in TFDS's download retries for minutes."""
+    result: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(DOWNLOAD_HOST, timeout=timeout).close()
+            result.append(None)
+        except OSError as e:
+            result.append(f"{type(e).__name__}: {e}")
+
+    thread = threading.Thread(target=probe, daemon=True)  # name resolution has no timeout
+    thread.start()
+    thread.join(timeout + 1.0)
+    if not result:
+        return f"no answer from {DOWNLOAD_HOST[0]} in {timeout:g} s"
+    return None if result[0] is None else f"{DOWNLOAD_HOST[0]} unreachable ({result[0]})"
+
+
+def _snapshot(data_dir: str) -> dict[pathlib.Path, set[str]]:
+    """The entries of the folders a TFDS download writes into (local data_dir only)."""
+    root = pathlib.Path(data_dir)
+    folders = [root, root / "downloads", root / "downloads" / "extracted"]
+    return {f: set(os.listdir(f)) if f.is_dir() else set() for f in folders}
+
+
+def _remove_new(before: dict[pathlib.Path, set[str]], data_dir_existed: bool) -> None:
+    """Removes what a failed download added to the folders of `before` (deepest first)."""
+    for folder in sorted(before, key=lambda f: len(f.parts), reverse=True):
+        if not folder.is_dir():
+            continue
+        for name in set(os.listdir(folder)) - before[folder]:
+            path = folder / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    root = min(before, key=lambda f: len(f.parts))
+    if not data_dir_existed and root.is_dir() and not any(root.iterdir()):
+        root.rmdir()
+
+
 def _download(name: str, data_dir: str | None) -> None:
-    """TFDS's own download_and_prepare of `name`, if it is not already in `data_dir`."""
+    """TFDS's own download_and_prepare of `name`, if it is not already in `data_dir`.
+
+    Fails fast (DatasetError, one line with the offline alternative) when the network is
+    unreachable; a failed download removes what it wrote into a local data_dir."""
+    info = get_info(name)
+    where = data_dir or default_tfds_dir()
+    offline = (
+        f"build it offline with `nc-mixup data prepare {name} --raw-dir DIR --data-dir DIR` "
+        f"(raw files: {info.raw_hint})"
+    )
     tfds = _tfds()
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-        if not builder.is_prepared():
-            builder.download_and_prepare()
-    except Exception as e:  # no network, no disk space, ...: one line, no traceback
-        where = data_dir or "the default TFDS data_dir"
-        raise DatasetError(f"{name}: TFDS download into {where} failed: {_one_line(e)}") from e
+        if builder.is_prepared():
+            return
+    except Exception as e:  # a bad data_dir, a gs:// path without credentials, ...
+        raise DatasetError(f"{name}: TFDS data_dir {where}: {_one_line(e)}") from e
+    reason = _offline_reason()
+    if reason is not None:
+        raise DatasetError(
+            f"{name}: not in {where} and no network to download it ({reason}); " + offline
+        )
+    local = "://" not in where
+    existed = local and os.path.isdir(where)
+    before = _snapshot(where) if local else None
+    try:
+        builder.download_and_prepare()
+    except BaseException as e:  # no disk space, a lost connection, Ctrl-C: leave nothing
+        if before is not None:
+            _remove_new(before, existed)
+        if not isinstance(e, Exception):
+            raise
+        raise DatasetError(
+            f"{name}: TFDS download into {where} failed: {_one_line(e)}; " + offline
+        ) from e
 
 
 @functools.lru_cache(maxsize=8)
