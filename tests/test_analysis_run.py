@@ -81,6 +81,26 @@ def test_analyze_smoke_writes_every_key_and_figure(smoke_run, tmp_path):
             assert path.is_file() and path.stat().st_size > 1000, path
 
 
+def test_analyze_class_triples_without_figures(smoke_run, tmp_path):
+    """--num-triples 3: the first triple as given, two more drawn from the seed, each with its
+    own scalar geometry; --no-figures writes metrics and activations only."""
+    out = tmp_path / "triples"
+    argv = ["analyze", "--workdir", str(smoke_run), "--out", str(out), "--classes", "0,3,7"]
+    argv += ["--lambdas", "0:1:5", "--pairs-per-class", "4", "--num-triples", "3",
+             "--no-figures", "--no-progress"]
+    assert main(argv) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    triples = [t["classes"] for t in m["triples"]]
+    assert triples[0] == [0, 3, 7] and len({tuple(t) for t in triples}) == 3
+    for t in m["triples"]:
+        for key in ("same_class_spread", "boundary_gap", "channel_deviation",
+                    "theory_delta_straight", "earlier_linearity_error"):
+            assert np.isfinite(t[key]), key
+    assert m["figures"] == [] and not list(out.glob("*.png"))
+    acts = np.load(out / "activations.npz")  # the first triple's rows only
+    assert set(np.unique(acts["y1"])) == {0, 3, 7} and len(acts["y1"]) == 6 * 4 * 5
+
+
 @pytest.mark.parametrize(
     "args, words",
     [

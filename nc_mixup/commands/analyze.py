@@ -2,7 +2,7 @@
 
     nc-mixup analyze --workdir RUN_DIR [--step N] --out DIR [--classes a,b,c] [--lambdas SPEC]
                      [--pairs-per-class N] [--mode train|eval] [--layers NAME,...] [--seed S]
-                     [--max-memory-gb GB] [--no-progress]
+                     [--num-triples N] [--no-figures] [--max-memory-gb GB] [--no-progress]
 
 Writes DIR/metrics.json, DIR/activations.npz and the figures (PNG + PDF); see
 nc_mixup.analysis.runner for what each key means. The results are moved into DIR only once
@@ -59,6 +59,16 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed for classes and pairs (default 0)")
     p.add_argument(
+        "--num-triples",
+        type=int,
+        default=1,
+        help="class triples to measure: --classes (or one drawn from --seed), then further "
+        "triples drawn from --seed, the replicates in metrics.json 'triples' (default 1)",
+    )
+    p.add_argument(
+        "--no-figures", action="store_true", help="metrics and activations only (no figures)"
+    )
+    p.add_argument(
         "--max-memory-gb",
         type=float,
         default=None,
@@ -75,6 +85,8 @@ def run(args, extra) -> int:
 
     from nc_mixup.cli import UsageError, check_output_dir, first_missing
 
+    if args.num_triples < 1:
+        raise UsageError(f"--num-triples must be >= 1, got {args.num_triples}")
     if args.pairs_per_class is not None and args.pairs_per_class < 1:
         raise UsageError(f"--pairs-per-class must be >= 1, got {args.pairs_per_class}")
     if args.max_memory_gb is not None and not args.max_memory_gb > 0:
@@ -111,6 +123,8 @@ def run(args, extra) -> int:
             layers=args.layers,
             seed=args.seed,
             progress=not args.no_progress,
+            num_triples=args.num_triples,
+            figures=not args.no_figures,
         )
         _move_into(staging, out)
     except FileNotFoundError as e:
@@ -149,7 +163,8 @@ def _check_memory(args, num_lambdas: int) -> None:
     pairs = DEFAULT_PAIRS if args.pairs_per_class is None else args.pairs_per_class
     try:
         estimate = budget.analysis_memory(
-            config, pairs_per_class=pairs, num_lambdas=num_lambdas, layers=layers
+            config, pairs_per_class=pairs, num_lambdas=num_lambdas, layers=layers,
+            num_triples=args.num_triples,
         )
     except KeyError:
         return  # an unknown layer: run_analysis names it and the model's layers
