@@ -212,9 +212,16 @@ THEORY_COLUMNS = ("theory_gamma_etf", "theory_delta_straight", "theory_rel_dist_
 class _Builder:
     """Builds the experiments of one profile (shared helpers for the run/analysis variants)."""
 
-    def __init__(self, profile: str):
+    def __init__(self, profile: str, dry_run: bool = False):
         self.p = profiles.get_config(profile)
         self.profile = profile
+        self.dry_run = dry_run
+        if dry_run:  # experiments.dry_run: the real networks, a few steps, images and pairs
+            from experiments import dry_run as dry
+
+            self.p.seeds = self.p.seeds[:1]
+            self.p.analysis = dry.shrink_analysis(self.p.analysis)
+            self.p.analysis.num_triples = min(self.p.analysis.num_triples, 2)
 
     def run(self, cell: str, seed: int | None = None, **arg: Any) -> Run:
         """The run of `cell` ("arch/dataset") with config arguments `arg`, training seed `seed`
@@ -224,8 +231,14 @@ class _Builder:
         text = ",".join([f"arch={arch}", f"dataset={dataset}"]
                         + [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in arg.items()])
         spec = f"{self.p.train_config}:{text}"
-        config = configs.load(spec).to_dict()
-        return Run(spec=spec, config_json=json.dumps(config, sort_keys=True, default=list))
+        config = configs.load(spec)
+        if self.dry_run:
+            from experiments import dry_run as dry
+
+            config = dry.shrink_run_config(config, snapshot_epochs=(0, 1))
+            spec += " (shrunk by experiments.dry_run)"
+        return Run(spec=spec, config_json=json.dumps(config.to_dict(), sort_keys=True,
+                                                      default=list))
 
     def classes(self, dataset: str) -> tuple[int, ...]:
         rng = np.random.default_rng(self.p.analysis.class_seed)
@@ -488,15 +501,17 @@ class _Builder:
 EXPERIMENT_NAMES = tuple(_EXPERIMENTS)
 
 
-def experiments(profile: str) -> dict[str, Experiment]:
-    """Every experiment of `profile`, by name (in the order of SPEC section 4)."""
-    builder = _Builder(profile)
+def experiments(profile: str, dry_run: bool = False) -> dict[str, Experiment]:
+    """Every experiment of `profile`, by name (in the order of SPEC section 4); `dry_run`: its
+    runs shrunk by `experiments.dry_run` (first seed, a few steps, images and pairs)."""
+    builder = _Builder(profile, dry_run)
     return {name: build(builder) for name, build in _EXPERIMENTS.items()}
 
 
-def select(profile: str, only: list[str] | None = None) -> dict[str, Experiment]:
+def select(profile: str, only: list[str] | None = None,
+           dry_run: bool = False) -> dict[str, Experiment]:
     """The experiments named in `only` (all when None); unknown names raise KeyError."""
-    every = experiments(profile)
+    every = experiments(profile, dry_run)
     if not only:
         return every
     unknown = [n for n in only if n not in every]

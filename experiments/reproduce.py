@@ -81,9 +81,12 @@ class Status:
     seconds: float | None = None
     cached: bool = False
     error: str | None = None
+    skipped: bool = False  # not run: its data is not available here (not a failure)
 
     @property
     def text(self) -> str:
+        if self.skipped:
+            return f"skipped: {self.error}"
         if not self.ok:
             return f"failed: {self.error}"
         return "cached" if self.cached else "done"
@@ -121,9 +124,37 @@ def ensure_run(out: pathlib.Path, run: Run, log: Log) -> Status:
     if summary.get("interrupted"):
         # Stopped by a signal: the checkpoint is saved; the next reproduce resumes the run.
         raise KeyboardInterrupt(f"training of {run.run_id} interrupted at step {summary['step']}")
-    _write_json(workdir / MARKER, {"config_hash": run.config_hash, "spec": run.spec,
-                                   "seconds": seconds, "finished": _now(), "summary": summary})
+    if _is_main():
+        _write_json(workdir / MARKER, {"config_hash": run.config_hash, "spec": run.spec,
+                                       "seconds": seconds, "finished": _now(),
+                                       "summary": summary})
     return Status(True, seconds)
+
+
+def _is_main() -> bool:
+    """Whether this is process 0 of a multi-process reproduce (or the only process): the one that
+    writes markers, analyses, figures, tables, claims and the report."""
+    from nc_mixup import distributed
+
+    return distributed.is_main_process()
+
+
+def missing_data(run: Run, cache: dict[str, str | None]) -> str | None:
+    """Why the training data of `run` cannot be read here without a download (with the command
+    that would prepare it), or None when it can. Decided without reading the data."""
+    data = run.config["dataset"]
+    key = json.dumps(data, sort_keys=True)
+    if key not in cache:
+        from nc_mixup.data import DatasetError, locate
+
+        try:
+            locate(data["name"], "train", data_dir=data.get("data_dir") or None,
+                   raw_dir=data.get("raw_dir") or None, source=data.get("source", "auto"),
+                   download=False)
+            cache[key] = None
+        except DatasetError as e:
+            cache[key] = str(e).splitlines()[0]
+    return cache[key]
 
 
 def _final_checkpoint_restores(workdir: pathlib.Path, marker: dict, log: Log) -> bool:
@@ -377,11 +408,15 @@ def _build_figure(out: pathlib.Path, fig: registry.Figure, recs: dict[str, dict 
 # ---- the whole pipeline --------------------------------------------------------------------
 
 
-def _check_profile(out: pathlib.Path, profile: str) -> None:
+def _check_profile(out: pathlib.Path, profile: str, dry_run: bool = False) -> None:
     manifest = _read_json(out / "reproduce.json")
     if manifest and manifest.get("profile") not in (None, profile):
         raise ProfileMismatch(f"{out} holds results of profile {manifest['profile']!r}; "
                               f"use another --out for profile {profile!r}")
+    if manifest and bool(manifest.get("dry_run", False)) != dry_run:
+        what = "a dry run" if manifest.get("dry_run") else "a real run"
+        raise ProfileMismatch(f"{out} holds results of {what} of profile {profile!r}; use "
+                              f"another --out {'with' if dry_run else 'without'} --dry-run")
 
 
 def environment() -> dict[str, str]:
@@ -404,21 +439,34 @@ def environment() -> dict[str, str]:
 
 
 def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = None,
-              log: Log = print) -> dict:
+              log: Log = print, *, dry_run: bool = False) -> dict:
     """Runs the experiments of `profile` (those named in `only`, default all) into `out`.
 
-    Returns {"ok": bool, "claims": {...}, "timings": {...}, "report": path, "failed": [...]}.
-    Raises KeyError for an unknown experiment name, ProfileMismatch if `out` holds another
-    profile.
+    `dry_run`: the profile's real networks shrunk to a few steps, images and pairs
+    (experiments.dry_run), to prove every code path cheaply; its numbers mean nothing. Runs whose
+    dataset is not available here are skipped (listed with the command that prepares it), not
+    failed.
+
+    Multi-process (after nc_mixup.distributed.initialize; OUT on a filesystem every process
+    sees): every process trains (data parallel); only process 0 writes markers, analyses,
+    figures, tables, claims and the report, while the others wait for it.
+
+    Returns {"ok": bool, "claims": {...}, "timings": {...}, "report": path, "failed": [...],
+    "skipped": [...]}. Raises KeyError for an unknown experiment name, ProfileMismatch if `out`
+    holds another profile (or a dry run and a real one).
     """
     out = pathlib.Path(out).resolve()
-    selected = registry.select(profile, only)
-    _check_profile(out, profile)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "reproduce.json", {"profile": profile, "started": _now(),
-                                         "only": only or list(registry.EXPERIMENT_NAMES)})
+    selected = registry.select(profile, only, dry_run)
+    main = _is_main()
+    _check_profile(out, profile, dry_run)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_json(out / "reproduce.json", {"profile": profile, "dry_run": dry_run,
+                                             "started": _now(),
+                                             "only": only or list(registry.EXPERIMENT_NAMES)})
     timings: dict[str, float] = {}
     statuses: dict[str, Status] = {}
+    data_cache: dict[str, str | None] = {}
 
     runs = {r.config_hash: r for e in selected.values() for r in e.runs}
     analyses = {a.analysis_hash: a for e in selected.values() for a in e.analyses}
@@ -434,14 +482,21 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
 
     def train() -> None:
         for i, (key, run) in enumerate(runs.items(), 1):
-            st = _guard(lambda run=run: ensure_run(out, run, log), f"run {run.run_id}", log)
+            missing = missing_data(run, data_cache)
+            if missing:
+                st = Status(False, error=missing, skipped=True)
+            else:
+                st = _guard(lambda run=run: ensure_run(out, run, log), f"run {run.run_id}", log)
             statuses[key] = st
             log(f"  [{i}/{len(runs)}] {run.run_id}: {st.text} ({_fmt_s(st.seconds)})")
 
     def analyze() -> None:
         for i, (key, a) in enumerate(analyses.items(), 1):
-            if not statuses[a.run.config_hash].ok:
-                statuses[key] = Status(False, error=f"its run {a.run.run_id} failed")
+            run_status = statuses[a.run.config_hash]
+            if not run_status.ok:
+                statuses[key] = Status(False, skipped=run_status.skipped,
+                                       error=f"its run {a.run.run_id} "
+                                             f"{'was skipped' if run_status.skipped else 'failed'}")
                 continue
             st = _guard(lambda a=a: ensure_analysis(out, a, log), f"analysis {a.analysis_id}",
                         log)
@@ -459,7 +514,7 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         for name, exp in selected.items():
             summaries[name] = build_experiment(out, exp, statuses, log)
 
-    every = registry.experiments(profile)
+    every = registry.experiments(profile, dry_run)
     claims: dict[str, dict] = {}
 
     def compute_claims() -> None:
@@ -478,39 +533,75 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
             log(f"  FAILED figure claims: {type(e).__name__}: {e}")
 
     phase("train", train)
-    phase("analyze", analyze)
-    phase("theory", theory)
-    phase("figures_tables", build)
-    phase("claims", compute_claims)
-    start = time.perf_counter()
-    timings["report"] = 0.0
-    timings["total"] = sum(timings.values())
-    path = report.build_report(out, profile=profile, experiment_names=list(every),
-                               claims=claims, timings=timings, environment=environment())
-    timings["report"] = time.perf_counter() - start
-    timings["total"] += timings["report"]
-    _write_json(out / "timings.json", timings)
+    if not main:  # process 0 analyses and writes; the others wait for it, then exit together
+        log(f"process {_process_index()}: training done; waiting for process 0")
+        from nc_mixup import distributed
 
-    units = {**{k: f"run {r.run_id}" for k, r in runs.items()},
-             **{k: f"analysis {a.analysis_id}" for k, a in analyses.items()},
-             **{k: f"theory {t.theory_id}" for k, t in calls.items()}}
-    failed = [f"{units[k]}: {st.error}" for k, st in statuses.items() if not st.ok]
-    failed += [f"{n}: {e}" for n, s in summaries.items() for e in s.get("errors", [])
-               if "figure" in e]
-    _write_json(out / "reproduce.json", {"profile": profile, "finished": _now(),
-                                         "only": only or list(registry.EXPERIMENT_NAMES),
-                                         "failed": failed})
-    for key, c in claims.items():
-        value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
-        ci = "" if c["ci"] is None else f" [{c['ci'][0]:.4g}, {c['ci'][1]:.4g}]"
-        ctl = c["control"]
-        ctl_text = "n/a" if ctl["value"] is None else f"{ctl['value']:.4g}"
-        log(f"  {key}: {value}{ci} (n {c['n']}; rule {c['rule']}); control {ctl['name']} "
-            f"{ctl_text}: {'HOLDS' if ctl['holds'] else 'fails'} -> "
-            f"{'holds' if c['holds'] else 'DOES NOT HOLD'}")
-    log(f"report: {path}")
-    return {"ok": not failed, "claims": claims, "timings": timings, "report": str(path),
-            "failed": failed}
+        distributed.wait_for(_DONE_KEY)
+        return {"ok": all(st.ok or st.skipped for st in statuses.values()), "claims": {},
+                "timings": timings, "report": None, "failed": [], "skipped": []}
+
+    def finish() -> dict:
+        """Process 0's part after training: analyses, theory, figures, tables, claims, report."""
+        phase("analyze", analyze)
+        phase("theory", theory)
+        phase("figures_tables", build)
+        phase("claims", compute_claims)
+        start = time.perf_counter()
+        timings["report"] = 0.0
+        timings["total"] = sum(timings.values())
+        path = report.build_report(out, profile=profile, experiment_names=list(every),
+                                   claims=claims, timings=timings, environment=environment())
+        timings["report"] = time.perf_counter() - start
+        timings["total"] += timings["report"]
+        _write_json(out / "timings.json", timings)
+
+        units = {**{k: f"run {r.run_id}" for k, r in runs.items()},
+                 **{k: f"analysis {a.analysis_id}" for k, a in analyses.items()},
+                 **{k: f"theory {t.theory_id}" for k, t in calls.items()}}
+        failed = [f"{units[k]}: {st.error}" for k, st in statuses.items()
+                  if not st.ok and not st.skipped]
+        failed += [f"{n}: {e}" for n, s in summaries.items() for e in s.get("errors", [])
+                   if "figure" in e and "none of its analyses finished" not in e]
+        skipped = sorted({st.error for k, st in statuses.items() if st.skipped and k in runs})
+        skipped_runs = [runs[k].run_id for k, st in statuses.items() if st.skipped and k in runs]
+        _write_json(out / "reproduce.json", {"profile": profile, "dry_run": dry_run,
+                                             "finished": _now(),
+                                             "only": only or list(registry.EXPERIMENT_NAMES),
+                                             "failed": failed, "skipped_runs": skipped_runs,
+                                             "skipped_because": skipped})
+        if skipped_runs:
+            log(f"skipped {len(skipped_runs)} run(s) whose data is not available here "
+                f"({', '.join(skipped_runs)}):")
+            for why in skipped:
+                log(f"  {why}")
+        for key, c in claims.items():
+            value = "n/a" if c["value"] is None else f"{c['value']:.4g}"
+            ci = "" if c["ci"] is None else f" [{c['ci'][0]:.4g}, {c['ci'][1]:.4g}]"
+            ctl = c["control"]
+            ctl_text = "n/a" if ctl["value"] is None else f"{ctl['value']:.4g}"
+            log(f"  {key}: {value}{ci} (n {c['n']}; rule {c['rule']}); control {ctl['name']} "
+                f"{ctl_text}: {'HOLDS' if ctl['holds'] else 'fails'} -> "
+                f"{'holds' if c['holds'] else 'DOES NOT HOLD'}")
+        log(f"report: {path}")
+        return {"ok": not failed, "claims": claims, "timings": timings, "report": str(path),
+                "failed": failed, "skipped": skipped_runs}
+
+    try:
+        return finish()
+    finally:
+        from nc_mixup import distributed
+
+        distributed.announce(_DONE_KEY)
+
+
+_DONE_KEY = "nc_mixup_reproduce_done"
+
+
+def _process_index() -> int:
+    import jax
+
+    return jax.process_index()
 
 
 def _fmt_s(seconds: float | None) -> str:

@@ -248,3 +248,23 @@ def process_major_devices() -> list[jax.Device]:
     of the global batch at `[p*B/P, (p+1)*B/P)`, the order `EpochIterator` slices them in, so the
     global batch (and the mixup pairing over it) does not depend on the process count."""
     return sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+
+
+def announce(key: str, value: str = "1") -> None:
+    """Process 0 tells the others that `key` happened (JAX's coordination key-value store;
+    nothing with one process). See `wait_for`."""
+    if jax.process_count() > 1:
+        from jax._src import distributed as jax_distributed
+
+        jax_distributed.global_state.client.key_value_set(key, value)
+
+
+def wait_for(key: str, timeout_s: float = 7 * 24 * 3600) -> str | None:
+    """Blocks until `key` was announced (by process 0), keeping this process alive and in touch
+    with the coordinator meanwhile, unlike a barrier with a short timeout; None with one
+    process. Used by processes that have nothing to do while process 0 works alone."""
+    if jax.process_count() <= 1:
+        return None
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client.blocking_key_value_get(key, int(timeout_s * 1000))

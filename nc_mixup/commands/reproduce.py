@@ -29,6 +29,14 @@ def register(subparsers) -> None:
                    help="comma-separated experiment names (default: all): geometry, "
                         "loss_comparison, optimizers, calibration, fixed_etf, dynamics, "
                         "earlier_layers, density, theory")
+    p.add_argument("--dry-run", action="store_true",
+                   help="the profile's real networks shrunk to a few steps, images and pairs "
+                        "(experiments.dry_run): proves every code path; the numbers mean "
+                        "nothing; runs whose data is missing are skipped and listed")
+    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="multi-process (as `train`): every process trains, process 0 writes")
+    p.add_argument("--num-processes", type=int, default=None, metavar="N", help="multi-process")
+    p.add_argument("--process-id", type=int, default=None, metavar="I", help="multi-process")
     p.set_defaults(run=run)
 
 
@@ -48,10 +56,15 @@ def run(args, extra) -> int:
         raise UsageError(f"--only: unknown experiment(s) {', '.join(unknown)}; "
                          f"known: {', '.join(_names())}")
     from experiments.reproduce import MARKER, ProfileMismatch, reproduce
+    from nc_mixup import distributed
 
+    try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     created = first_missing(out)
     try:
-        result = reproduce(args.profile, out, only)
+        result = reproduce(args.profile, out, only, dry_run=args.dry_run)
     except ProfileMismatch as e:
         raise UsageError(str(e)) from None
     except Exception:
@@ -64,6 +77,9 @@ def run(args, extra) -> int:
         print(f"nc-mixup reproduce: interrupted ({e or 'signal'}); finished runs and the last "
               "checkpoint are kept: run the same command again to continue.", file=sys.stderr)
         return 130
+    if result.get("skipped"):
+        print(f"nc-mixup reproduce: {len(result['skipped'])} run(s) skipped for missing data "
+              "(listed in the log and in OUT/reproduce.json with the command that prepares it)")
     if result["failed"]:
         print(f"nc-mixup reproduce: {len(result['failed'])} unit(s) failed: "
               + "; ".join(result["failed"][:5]))
