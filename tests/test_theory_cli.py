@@ -30,7 +30,8 @@ def test_solve_json_contract(tmp_path, capsys):
     code, _, _ = run(f"solve --classes 4 --weight-decay 0.05 --json {path}".split(), capsys)
     assert code == 0
     data = json.loads(path.read_text())
-    assert list(data) == ["classes", "weight_decay", "norm", "loss", "W", "lambdas", "solutions"]
+    keys = ["classes", "weight_decay", "norm", "loss", "penalty_power", "W", "lambdas", "solutions"]
+    assert list(data) == keys and data["penalty_power"] == 2.0
     assert data["classes"] == 4 and data["weight_decay"] == 0.05
     assert data["norm"] == 1.0 and data["loss"] == "ce"
     assert np.allclose(data["W"], simplex_etf(4))
@@ -81,6 +82,18 @@ def test_solve_specs(tmp_path, capsys):
         ("ufm --classes 3 --weight-decay-h 0.1 --weight-decay-w 0", "--weight-decay-w"),
         ("ufm --classes 3 --weight-decay-h 0.1 --alpha 0", "--alpha"),
         ("ufm --classes 3 --weight-decay-h 0.1 --pairs 1-5", "--pairs"),
+        ("solve --classes 3 --weight-decay 0.1 --penalty-power 0", "--penalty-power"),
+        ("solve --classes 3 --weight-decay 0.1 --penalty-power -0.5", "--penalty-power"),
+        ("solve --classes 3 --weight-decay 0.1 --penalty-power 2.01", "--penalty-power"),
+        ("solve --classes 3 --weight-decay 0.1 --penalty-power nan", "--penalty-power"),
+        ("solve --classes 3 --weight-decay 0.1 --penalty-power two", "--penalty-power"),
+        ("solve --classes 3 --weight-decay 0.1 --lambdas nan,0.5", "value nan"),
+        ("solve --classes 3 --weight-decay 0.1 --lambdas 0.5,inf", "value inf"),
+        ("solve --classes -1,2,3 --weight-decay 0.1", "--classes"),
+        ("solve --classes=-1,2,3 --weight-decay 0.1", "'-1,2,3'"),
+        ("solve --classes -4 --weight-decay 0.1", "--classes"),
+        ("ufm --classes 3 --weight-decay-h -1", "--weight-decay-h"),
+        ("solve --classes 3 --weight-decay 0.1 --max-memory-gb 0", "--max-memory-gb"),
     ],
 )
 def test_invalid_arguments_exit_2_with_one_line(argv, name, capsys):
@@ -89,6 +102,71 @@ def test_invalid_arguments_exit_2_with_one_line(argv, name, capsys):
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and name in lines[0] and "error" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        "solve --classes 1000 --weight-decay 0.1 --pairs all",
+        "solve --classes 1000 --weight-decay 0.1 --pairs all --json out.json",
+        "ufm --classes 1000 --weight-decay 0.1",
+        "solve --classes 100 --weight-decay 0.1 --pairs all --lambdas 0:1:101 --max-memory-gb 1",
+    ],
+)
+def test_memory_estimate_refuses_with_estimate_and_limit(argv, tmp_path, capsys, monkeypatch):
+    """Issue 15 item 8: no 78-119 GiB traceback; one line with the estimate and the limit."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(argv.split(), capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1
+    assert "estimated memory" in lines[0] and "GiB" in lines[0] and "--max-memory-gb" in lines[0]
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_small_problems_pass_the_memory_check(tmp_path, capsys):
+    argv = "solve --classes 100 --weight-decay 0.1 --pairs all --lambdas 0:1:3"
+    assert run(argv.split() + ["--json", str(tmp_path / "a.json")], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_output_under_a_file_exits_2_and_keeps_the_file(flag, tmp_path, capsys):
+    """Issue 15 item 10: `--json DIR_IS_A_FILE/x` is one line, exit 2, the file untouched."""
+    blocker = tmp_path / "file"
+    blocker.write_text("keep me")
+    argv = ["solve", "--classes", "3", "--weight-decay", "0.1", flag, str(blocker / "x.png")]
+    code, out, err = run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and flag in lines[0] and "not a directory" in lines[0]
+    assert blocker.read_text() == "keep me"
+    code, _, err = run(argv[:-2] + [flag, str(tmp_path)], capsys)  # a directory itself
+    assert code == 2 and "is a directory" in err
+
+
+def test_version_and_helps(capsys):
+    """Issue 15 item 13: --version; helps with a description and the defaults."""
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("python -m theory ") and len(out.split()) >= 4
+    code, out, _ = run(["solve", "--help"], capsys)
+    assert code == 0 and "simplex-ETF" in out and "(default: 0:1:21)" in out
+    assert "(default: 2.0)" in out and "--penalty-power" in out and "(default: 0-1,0-0)" in out
+    code, out, _ = run(["ufm", "--help"], capsys)
+    assert code == 0 and "Beta(alpha, alpha)" in out and "(default: 16)" in out
+
+
+def test_penalty_power_cli(tmp_path, capsys):
+    """--penalty-power reaches the solver; p = 2 gives the same solutions as no flag."""
+    a, b, c = (tmp_path / n for n in ("a.json", "b.json", "c.json"))
+    base = "solve --classes 5 --weight-decay 0.02 --pairs 0-1,3-3 --lambdas 0:1:5 --json".split()
+    assert run(base + [str(a)], capsys)[0] == 0
+    assert run(base + [str(b), "--penalty-power", "2"], capsys)[0] == 0
+    code, out, _ = run(base + [str(c), "--penalty-power", "0.6667"], capsys)
+    assert code == 0 and "p=0.6667" in out
+    da, db, dc = (json.loads(p.read_text()) for p in (a, b, c))
+    assert da == db and dc["penalty_power"] == 0.6667
+    h = np.array([s["h"] for s in dc["solutions"]])
+    c_, c2_ = [s["c"] for s in dc["solutions"]], [s["c2"] for s in dc["solutions"]]
+    lam = [s["lam"] for s in dc["solutions"]]
+    assert np.allclose(h, etf_optimum(5, 0.02, c_, c2_, lam, penalty_power=0.6667), atol=1e-15)
 
 
 def test_module_entry_point_errors_and_writes(tmp_path):

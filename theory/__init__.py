@@ -3,7 +3,9 @@
 A small numpy/scipy library in float64 (SPEC section 2); it never imports nc_mixup.
 
 - simplex_etf, etf_optimum, etf_coefficients: closed form for a simplex-ETF classifier
-  (CE via the Wright omega function, MSE affine in the soft target);
+  (CE via the Wright omega function, MSE affine in the soft target; theory.ce_gaps keeps CE exact
+  for any gamma = a/mu); penalty_power=p: the penalty mu/p ||h||^p, p in (0, 2]
+  (theory.etf_power, the global optimum also for p < 1); etf_logits, etf_kkt_residual;
 - fixed_classifier_optimum, kkt_residual: any fixed classifier (W, b), vectorised Newton;
 - full_ufm: W, b and the features jointly, lam ~ Beta(alpha, alpha) by Gauss-Jacobi quadrature,
   with etf_diagnostics saying how far the optimal W is from a simplex ETF;
@@ -12,6 +14,7 @@ A small numpy/scipy library in float64 (SPEC section 2); it never imports nc_mix
 """
 
 from theory.etf import etf_coefficients, etf_optimum, etf_scale, simplex_etf
+from theory.etf_power import etf_kkt_residual, etf_logits
 from theory.fixed_classifier import fixed_classifier_optimum, kkt_residual, point_loss
 from theory.full_ufm import UFMResult, beta_quadrature, etf_diagnostics, full_ufm
 from theory.projection import project, projection_map
@@ -21,6 +24,8 @@ __all__ = [
     "beta_quadrature",
     "etf_coefficients",
     "etf_diagnostics",
+    "etf_kkt_residual",
+    "etf_logits",
     "etf_optimum",
     "etf_scale",
     "fixed_classifier_optimum",

@@ -34,7 +34,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import wrightomega
 
+from theory.ce_gaps import GAMMA_SWITCH, ce_gaps
+
 LOSSES = ("ce", "mse")
+GAMMA_MIN, GAMMA_MAX = 1e-30, 1e26  # gamma = a / mu, range checked against mpmath
 _INTERP_MIN_POINTS = 4096  # above this many lam values, start the root solve from a grid
 _INTERP_GRID = 257
 
@@ -63,20 +66,32 @@ def etf_coefficients(
     lam: np.ndarray | float,
     norm: float = 1.0,
     loss: str = "ce",
+    *,
+    penalty_power: float = 2.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(A, B) with h*(c, c2, lam) = A w_c + B w_c2 for argmin_h loss(W h, t) + mu/2 ||h||^2.
+    """(A, B) with h*(c, c2, lam) = A w_c + B w_c2 for argmin_h loss(W h, t) + mu/p ||h||^p.
 
     W = simplex_etf(K, norm), t = lam e_c + (1 - lam) e_c2; c, c2, lam broadcast together and A, B
     have the broadcast shape. For c == c2, B = 0 and A carries the whole coefficient. h itself is
     never formed (cost O(1) per point; the CE root is solved once per distinct lam).
+    penalty_power p in (0, 2]: p = 2 is the model above; p != 2 is theory.etf_power (the global
+    optimum, also for the non-convex p < 1). gamma = a/mu must lie in [GAMMA_MIN, GAMMA_MAX]
+    (1e-30 to 1e26, checked against an 80-digit reference; ValueError outside).
     """
     K = _check_classes(K)
     mu = _check_positive(weight_decay, "weight_decay")
     _check_positive(norm, "norm")
+    p = check_penalty_power(penalty_power)
     c_arr, c2_arr, lam_arr = _check_points(K, c, c2, lam)
     shape = np.broadcast_shapes(c_arr.shape, c2_arr.shape, lam_arr.shape)
     same = np.broadcast_to(c_arr == c2_arr, shape)
-    a = etf_scale(K, norm)
+    a = _check_gamma(K, mu, norm)
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}: expected one of {LOSSES}")
+    if p != 2.0:
+        from theory.etf_power import power_coefficients
+
+        return power_coefficients(K, mu, a, same, np.broadcast_to(lam_arr, shape), p, loss)
     if loss == "mse":
         scale = 1.0 / (a + 0.5 * mu)
         lam_b = np.broadcast_to(lam_arr, shape)
@@ -89,9 +104,13 @@ def etf_coefficients(
     # Solve once per distinct lam of the un-broadcast lam array, then gather.
     lam_u, inverse = np.unique(lam_arr.ravel(), return_inverse=True)
     inverse = np.broadcast_to(inverse.reshape(lam_arr.shape), shape)
-    gap_c, gap_c2 = _ce_logit_gaps(K, gamma, lam_u)
-    y_same = _ce_roots(K, gamma, np.ones(1), same=True)[2]
-    coef_same = K * y_same[0] / a  # (1 - p_c + p_o) / mu = K p_o / mu: no cancellation
+    if gamma > GAMMA_SWITCH:  # the beta form cancels here (issue 15): the v / delta forms
+        gap_c, gap_c2 = ce_gaps(K, gamma, lam_u, False)
+        coef_same = ce_gaps(K, gamma, 1.0, True)[0] / a
+    else:
+        gap_c, gap_c2 = _ce_logit_gaps(K, gamma, lam_u)
+        y_same = _ce_roots(K, gamma, np.ones(1), same=True)[2]
+        coef_same = K * y_same[0] / a  # (1 - p_c + p_o) / mu = K p_o / mu: no cancellation
     A = np.where(same, coef_same, (gap_c / a)[inverse])
     B = np.where(same, 0.0, (gap_c2 / a)[inverse])
     return A, B
@@ -133,13 +152,17 @@ def etf_optimum(
     lam: np.ndarray | float,
     norm: float = 1.0,
     loss: str = "ce",
+    *,
+    penalty_power: float = 2.0,
 ) -> np.ndarray:
-    """h*(c, c2, lam) = argmin_h loss(W h, t) + mu/2 ||h||^2 for W = simplex_etf(K, norm), b = 0.
+    """h*(c, c2, lam) = argmin_h loss(W h, t) + mu/p ||h||^p for W = simplex_etf(K, norm), b = 0.
 
-    t = lam e_c + (1 - lam) e_c2. Returns shape broadcast(c, c2, lam).shape + (K,), i.e. (n, K)
-    for 1-D inputs. See etf_coefficients for the closed form.
+    t = lam e_c + (1 - lam) e_c2; p = penalty_power in (0, 2] (default 2: mu/2 ||h||^2). Returns
+    shape broadcast(c, c2, lam).shape + (K,), i.e. (n, K) for 1-D inputs. See etf_coefficients.
     """
-    A, B = etf_coefficients(K, weight_decay, c, c2, lam, norm=norm, loss=loss)
+    A, B = etf_coefficients(
+        K, weight_decay, c, c2, lam, norm=norm, loss=loss, penalty_power=penalty_power
+    )
     W = simplex_etf(K, norm)
     c_b = np.broadcast_to(np.asarray(c), A.shape)
     c2_b = np.broadcast_to(np.asarray(c2), A.shape)
@@ -283,6 +306,32 @@ def _solve_beta(
         if not active.any():
             break
     return beta
+
+
+def check_penalty_power(p: float) -> float:
+    """p as a float if 0 < p <= 2 (finite), else ValueError naming penalty_power."""
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        raise ValueError(f"penalty_power must be a number in (0, 2], got {p!r}") from None
+    if not (0.0 < value <= 2.0):
+        raise ValueError(f"penalty_power must be in (0, 2], got {p!r}")
+    return value
+
+
+def _check_gamma(K: int, mu: float, norm: float) -> float:
+    """a = etf_scale(K, norm) after checking a and gamma = a/mu are in the supported range."""
+    try:
+        a = etf_scale(K, norm)
+    except OverflowError:
+        a = np.inf
+    gamma = a / mu if a < np.inf else np.inf
+    if not (np.isfinite(a) and a > 0 and GAMMA_MIN <= gamma <= GAMMA_MAX):
+        raise ValueError(
+            f"gamma = a / weight_decay = {gamma:.3g} (a = norm^2 K/(K-1) = {a:.3g}) is outside "
+            f"the supported range [{GAMMA_MIN:g}, {GAMMA_MAX:g}]"
+        )
+    return a
 
 
 def _check_classes(K: int) -> int:

@@ -58,15 +58,40 @@ def kkt_residual(
     lam: np.ndarray | float,
     h: np.ndarray,
     loss: str = "ce",
+    relative: bool = False,
+    *,
+    penalty_power: float = 2.0,
 ) -> np.ndarray:
-    """||grad_h [loss(W h + b, t) + mu/2 ||h||^2]|| per point, shape (n,); h has shape (n, d)."""
+    """||grad_h [loss(W h + b, t) + mu/p ||h||^p]|| per point, shape (n,); h has shape (n, d).
+
+    relative=True divides by ||grad loss|| + mu ||h||^(p-1) (scale invariant; 0 where both
+    vanish): the two terms cancel at a stationary point.
+    """
+    from theory.etf import check_penalty_power
+
     mu = _check_positive(weight_decay, "weight_decay")
+    p = check_penalty_power(penalty_power)
     W, b, c, c2, lam = _prepare(W, b, c, c2, lam)
     h = np.asarray(h, dtype=np.float64).reshape(len(lam), W.shape[1])
     z = h @ W.T + b
     t = soft_targets(W.shape[0], c, c2, lam)
-    grad = _loss_grad(z, t, loss) @ W + mu * h
-    return np.linalg.norm(grad, axis=1)
+    g_loss = _loss_grad(z, t, loss) @ W
+    if p == 2.0:
+        g_pen = mu * h
+    else:
+        r = np.linalg.norm(h, axis=1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g_pen = np.where(r > 0, mu * r ** (p - 2) * h, 0.0)
+    norm = np.linalg.norm(g_loss + g_pen, axis=1)
+    if not relative:
+        return norm
+    scale = np.linalg.norm(g_loss, axis=1) + np.linalg.norm(g_pen, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(norm == 0, 0.0, norm / scale)
+    if p <= 1:  # h = 0 is a (local) minimum for p < 1; for p = 1 iff ||grad loss(0)|| <= mu
+        at_zero = 0.0 if p < 1 else np.maximum(0.0, np.linalg.norm(g_loss, axis=1) / mu - 1.0)
+        rel = np.where(np.any(h != 0, axis=1), rel, at_zero)
+    return rel
 
 
 def fixed_classifier_optimum(
@@ -80,16 +105,27 @@ def fixed_classifier_optimum(
     h0: np.ndarray | None = None,
     tol: float = 1e-13,
     max_iter: int = 200,
+    *,
+    penalty_power: float = 2.0,
 ) -> np.ndarray:
-    """h* = argmin_h loss(W h + b, t) + mu/2 ||h||^2 per point, t = lam e_c + (1 - lam) e_c2.
+    """h* = argmin_h loss(W h + b, t) + mu/p ||h||^p per point, t = lam e_c + (1 - lam) e_c2.
 
     W: (K, d), b: (K,) or None (zero bias); c, c2, lam broadcast to n points. Returns (n, d).
-    CE: Newton in x (h = V x, W = U S V^T) from h0 (or 0), stopping when the gradient norm is
-    below tol * (1 + ||W||_2); MSE: the closed form h = V diag(s / (s^2 + mu/2)) U^T (t - b).
+    p = penalty_power = 2 (default): CE by Newton in x (h = V x, W = U S V^T) from h0 (or 0),
+    stopping when the gradient norm is below tol * (1 + ||W||_2); MSE: the closed form
+    h = V diag(s / (s^2 + mu/2)) U^T (t - b). p in (0, 2) other than 2: the global optimum by the
+    radial parametrisation along the p = 2 path (theory.fixed_power; h0 is not used).
     """
+    from theory.etf import check_penalty_power
+
     mu = _check_positive(weight_decay, "weight_decay")
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}: expected one of {LOSSES}")
+    p = check_penalty_power(penalty_power)
+    if p != 2.0:
+        from theory.fixed_power import fixed_power_optimum
+
+        return fixed_power_optimum(W, b, mu, c, c2, lam, loss, p)
     W, b, c, c2, lam = _prepare(W, b, c, c2, lam)
     K, d = W.shape
     n = len(lam)
