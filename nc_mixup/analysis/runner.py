@@ -64,6 +64,7 @@ import numpy as np
 from nc_mixup.analysis import calibration, extract, geometry, plots
 from nc_mixup.analysis.neural_collapse import nc_metrics
 from nc_mixup.analysis.projection import project, project_boundaries
+from nc_mixup.analysis.theory_power import confidence_rmse, power_analysis
 from nc_mixup.analysis.theory_agreement import (
     row_space_means,
     straight_comparison,
@@ -200,6 +201,7 @@ def run_analysis(
     metrics.update(geo)
     metrics.update({k: v for k, v in summaries[0].items() if k not in ("classes", "layers")})
     metrics["triples"] = summaries
+    metrics.update(theory_power_metrics(all_rows, triples, W, mu_g, grid, metrics["curves"]))
     probs_test = calibration.softmax(test["logits"])
     rel = calibration.reliability_bins(probs_test, y_test)
     metrics["reliability"] = {k: np.asarray(v).tolist() for k, v in rel.items()}
@@ -303,6 +305,32 @@ def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
     out["layers"]["penultimate"] = geometry.linearity_error(H, y1, y2, lam, arrays["pair"])
     earlier = [v for n, v in out["layers"].items() if n != "penultimate" and math.isfinite(v)]
     out["earlier_linearity_error"] = float(np.mean(earlier)) if earlier else float("nan")
+    return out
+
+
+def theory_power_metrics(all_rows, triples, W, mu_g, grid, curves) -> dict[str, Any]:
+    """The p-family fit held out over the class triples (one triple: over its pairs) and the
+    theory-predicted calibration (theory_power.power_analysis). Adds the predicted curves to
+    `curves` and returns the metrics, with 'theory_confidence_rmse' (different-class pairs,
+    fitted p), 'theory_confidence_rmse_same' and 'theory_confidence_rmse_p2' (RMSE over the
+    lambda grid of the measured mean confidence of the first triple against the prediction).
+    Its 'theory_delta_straight' (held out, fitted p) replaces the first triple's in-sample one
+    at the top level; the entries of metrics['triples'] keep theirs (in-sample, p = 2)."""
+    means = []
+    for t in triples:
+        rows = _rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], t))
+        means.append(row_space_means(rows["H"], rows["y1"], rows["y2"], _lam(rows), W, mu_g)[0])
+    basis = geometry.row_space_basis(W)
+    out, theory_curves = power_analysis(means, W, basis, grid)
+    curves.update(theory_curves)
+    nan = float("nan")
+    pairs = (("theory_confidence_rmse", "confidence_different", "theory_confidence_different"),
+             ("theory_confidence_rmse_same", "confidence_same", "theory_confidence_same"),
+             ("theory_confidence_rmse_p2", "confidence_different",
+              "theory_confidence_different_p2"))
+    for key, measured, predicted in pairs:
+        out[key] = (confidence_rmse(curves[measured], curves[predicted])
+                    if predicted in curves else nan)
     return out
 
 
