@@ -467,7 +467,9 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
     start = time.perf_counter()
     timings["report"] = 0.0
     timings["total"] = sum(timings.values())
-    path = report.build_report(out, profile=profile, experiment_names=list(every),
+    path = report.build_report(out, profile=profile, experiment_names=list(
+        registry.experiments(profile, include=[*(only or ()), *(  # opt-in ones run before too
+            n for n in registry.OPT_IN if (out / "experiments" / f"{n}.json").exists())])),
                                claims=claims, timings=timings, environment=environment())
     timings["report"] = time.perf_counter() - start
     timings["total"] += timings["report"]

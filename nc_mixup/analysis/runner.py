@@ -64,13 +64,13 @@ import numpy as np
 from nc_mixup.analysis import calibration, extract, geometry, plots
 from nc_mixup.analysis.neural_collapse import nc_metrics
 from nc_mixup.analysis.projection import project, project_boundaries
-from nc_mixup.analysis.theory_power import confidence_rmse, power_analysis
 from nc_mixup.analysis.theory_agreement import (
     row_space_means,
     straight_comparison,
     theory_agreement,
     theory_features,
 )
+from nc_mixup.analysis.theory_power import confidence_rmse, power_analysis
 
 #: Share of each extraction batch filled with random all-class training pairs for networks with
 #: batch statistics in 'train' mode (nc_mixup.analysis.extract.mixed_activations): a quarter of

@@ -248,10 +248,9 @@ def fit_power_gamma(table: PathTable, cells: Cells, fixed_power: float | None = 
                               method="bounded", options={"xatol": 1e-4})
         best = (float(res.x), fixed_power) if res.fun <= min(vals) else (g0, fixed_power)
     else:
-        res = minimize(obj, x0=[g0, p0], method="Nelder-Mead",
-                       bounds=[(lo, hi), POWER_RANGE],
-                       options={"xatol": 1e-4, "fatol": 1e-7, "initial_simplex":
-                                [[g0, p0], [g0 + 0.5, p0], [g0, p0 - 0.15 if p0 > 0.4 else p0 + 0.1]]})
+        simplex = [[g0, p0], [g0 + 0.5, p0], [g0, p0 - 0.15 if p0 > 0.4 else p0 + 0.1]]
+        res = minimize(obj, x0=[g0, p0], method="Nelder-Mead", bounds=[(lo, hi), POWER_RANGE],
+                       options={"xatol": 1e-4, "fatol": 1e-7, "initial_simplex": simplex})
         best = (float(res.x[0]), float(res.x[1])) if res.fun <= min(vals) else (g0, p0)
     value, alpha, ok = f(cells, *best)
     at_bound = (abs(best[0] - lo) < 1e-3 or abs(best[0] - hi) < 1e-3
@@ -263,8 +262,9 @@ def heldout_comparison(table: PathTable, units: list[Cells]) -> dict[str, float]
     """Leave-one-unit-out deltas (straight minus theory, mean relative distance on the held-out
     unit) with p fitted and with p = 2, their fold means, and the fit on all units.
 
-    Returns 'theory_fit_power', 'theory_gamma_power' (the fit on all units), 'theory_fit_power_at_bound',
-    'theory_delta_straight' (held out, fitted p), 'theory_delta_straight_p2' (held out, p = 2),
+    Returns 'theory_fit_power', 'theory_gamma_power' (the fit on all units),
+    'theory_fit_power_at_bound', 'theory_delta_straight' (held out, fitted p),
+    'theory_delta_straight_p2' (held out, p = 2),
     'theory_rel_dist_heldout', 'theory_rel_dist_heldout_p2', 'theory_rel_dist_straight_heldout',
     'theory_heldout_units' (the number of folds) and 'theory_fold_powers'."""
     nan = float("nan")
@@ -360,9 +360,8 @@ def power_analysis(means: list[GridMeans], W: np.ndarray, basis: np.ndarray,
     units), and curves over `lambdas` of predicted_calibration at the fitted (gamma, p)
     ('theory_confidence_different', 'theory_prob_y1_different', 'theory_confidence_same') and
     at p = 2 ('theory_confidence_different_p2')."""
-    from theory import simplex_etf
-
     from nc_mixup.analysis.theory_agreement import _etf_frame
+    from theory import simplex_etf
 
     K, s, a, R = _etf_frame(np.asarray(W, np.float64), basis)
     table = PathTable.build(K, a, np.asarray(lambdas, np.float64))
