@@ -242,7 +242,7 @@ def residual_stats(records: Sequence[dict], groups: Sequence[tuple]) -> list[dic
     out = []
     for (factor, level), ms in cells.items():
         row: dict[str, Any] = {"factor": factor, "level": level, "n": len(ms),
-                               "ids": [aid for _, aid in ms]}
+                               "ids": [aid for aid, _ in ms]}
         for key in RESIDUAL_KEYS:
             vals = [None if m.get(key) is None else float(m[key]) for _, m in ms]
             ok = [v for v in vals if v is not None]

@@ -179,10 +179,11 @@ def fit_alpha(cells: Cells, d1: np.ndarray, d2: np.ndarray, a: float) -> tuple[f
     alpha = max(float(np.sum(dot / n2)) / den, 0.0)
     value = f(alpha)
     for _ in range(30):
-        q = np.sqrt(np.maximum(n2 - 2 * alpha * dot + alpha * alpha * tt, 1e-300))
-        g = float(np.mean((alpha * tt - dot) / (ne * q)))
-        h = float(np.mean(np.maximum(n2 * tt - dot * dot, 0.0) / (ne * q**3)))
-        step = g / h if h > 0 else 0.0
+        with np.errstate(all="ignore"):  # q -> 0: an exact fit, nothing left to do
+            q = np.sqrt(np.maximum(n2 - 2 * alpha * dot + alpha * alpha * tt, 1e-300))
+            g = float(np.mean((alpha * tt - dot) / (ne * q)))
+            h = float(np.mean(np.maximum(n2 * tt - dot * dot, 0.0) / (ne * q**3)))
+        step = g / h if h > 0 and np.isfinite(h) and np.isfinite(g) else 0.0
         while True:  # backtrack until the objective does not increase
             new = max(alpha - step, 0.0)
             new_value = f(new)
