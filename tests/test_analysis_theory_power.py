@@ -173,7 +173,7 @@ def test_etf_frame_and_cells_reproduce_the_theory_in_row_space():
     Kk, s, a, R = _etf_frame(W, basis)
     table = tp.PathTable.build(Kk, a, LAMS)
     units = tp.pair_units(means[0], table, simplex_etf(Kk, s) @ R)
-    assert len(units) == 3 and all(len(u.col) == 9 for u in units)
+    assert len(units) == 3 and all(len(u.col) == 9 for u in units.values())
     d1, d2, _ = table.gaps(a / 0.05, 2.0)
-    every = tp._concat(units)
+    every = tp._concat(list(units.values()))
     assert tp.rel_dist(every, d1[every.col], d2[every.col], 1.0, a) < 1e-4

@@ -24,11 +24,13 @@ overall scale):
 - `fit_power_gamma`: (gamma, p, alpha) minimising it: a coarse grid over (log gamma in
   GAMMA_RANGE) x POWER_GRID, then Nelder-Mead in (log gamma, p) within the bounds (p in
   POWER_RANGE);
-- `heldout_comparison`: units = class triples when the analysis has several (leave one triple
-  out), else the three different-class pairs of the one triple (leave one pair out). On each fold
-  gamma, p and alpha of the theory, and the straight chord's scale, are fitted on the other units
-  and evaluated on the held-out one: delta = rel_dist(straight) - rel_dist(theory), averaged over
-  the folds, for p fitted and for p = 2 (gamma and alpha still fitted);
+- `heldout_comparison`: folds (`heldout_folds`) = class triples when the analysis has several
+  (leave one triple out: fitted on the class pairs of the other triples that are not in the
+  held-out one, since triples share pairs and their data), else the three different-class pairs
+  of the one triple (leave one pair out). On each fold gamma, p and alpha of the theory, and the
+  straight chord's scale, are fitted on the training pairs and evaluated on the held-out ones:
+  delta = rel_dist(straight) - rel_dist(theory), averaged over the folds, for p fitted and for
+  p = 2 (gamma and alpha still fitted);
 - `predicted_calibration`: the confidence (max softmax) and the probability of the lam-weighted
   class of the optimum's logits z* = W h* along lambda (in the UFM z* = gamma (t - softmax(z*))
   at p = 2: the theory's own probabilities), different- and same-class.
@@ -259,38 +261,51 @@ def fit_power_gamma(table: PathTable, cells: Cells, fixed_power: float | None = 
     return PowerFit(float(np.exp(best[0])), float(best[1]), alpha, value, bool(ok and not at_bound))
 
 
-def heldout_comparison(table: PathTable, units: list[Cells]) -> dict[str, float]:
-    """Leave-one-unit-out deltas (straight minus theory, mean relative distance on the held-out
-    unit) with p fitted and with p = 2, their fold means, and the fit on all units.
+def heldout_folds(triples: list[list[tuple[int, int]]]) -> list[tuple[list, list]]:
+    """(test pairs, training pairs) of each fold. Several class triples: each triple's pairs are
+    held out in turn and the model is fitted on every pair of the other triples that is NOT one
+    of them (triples share class pairs, and a shared pair is the same sampled data in both, so
+    it must not be on both sides). One triple: each of its pairs in turn (leave one pair out)."""
+    every = list(dict.fromkeys(k for t in triples for k in t))
+    if len(triples) > 1:
+        folds = [list(dict.fromkeys(t)) for t in triples]
+    else:
+        folds = [[k] for k in every]
+    return [(test, [k for k in every if k not in test]) for test in folds]
 
-    Returns 'theory_fit_power', 'theory_gamma_power' (the fit on all units),
+
+def heldout_comparison(table: PathTable, pairs: dict[tuple[int, int], Cells],
+                       folds: list[tuple[list, list]]) -> dict[str, float]:
+    """Held-out deltas (straight minus theory, mean relative distance on each fold's test pairs,
+    everything fitted on its training pairs) with p fitted and with p = 2, their fold means, and
+    the fit on every pair.
+
+    Returns 'theory_fit_power', 'theory_gamma_power' (the fit on every pair),
     'theory_fit_power_at_bound', 'theory_delta_straight' (held out, fitted p),
     'theory_delta_straight_p2' (held out, p = 2),
     'theory_rel_dist_heldout', 'theory_rel_dist_heldout_p2', 'theory_rel_dist_straight_heldout',
     'theory_heldout_units' (the number of folds) and 'theory_fold_powers'."""
     nan = float("nan")
-    units = [u for u in units if len(u.col)]
+    pairs = {k: u for k, u in pairs.items() if len(u.col)}
+    folds = [([k for k in te if k in pairs], [k for k in tr if k in pairs]) for te, tr in folds]
+    folds = [(te, tr) for te, tr in folds if te and tr]
     cache: dict = {}
-    out = {"theory_heldout_units": len(units)}
-    if not units:
+    out: dict = {"theory_heldout_units": len(folds)}
+    heldout_keys = ("theory_delta_straight", "theory_delta_straight_p2", "theory_rel_dist_heldout",
+                    "theory_rel_dist_heldout_p2", "theory_rel_dist_straight_heldout")
+    if not pairs:
         return {**out, "theory_fit_power": nan, "theory_gamma_power": nan,
-                "theory_fit_power_at_bound": False, "theory_delta_straight": nan,
-                "theory_delta_straight_p2": nan, "theory_rel_dist_heldout": nan,
-                "theory_rel_dist_heldout_p2": nan, "theory_rel_dist_straight_heldout": nan,
+                "theory_fit_power_at_bound": False, **{k: nan for k in heldout_keys},
                 "theory_fold_powers": []}
-    every = _concat(units)
-    full = fit_power_gamma(table, every, cache=cache)
+    full = fit_power_gamma(table, _concat(list(pairs.values())), cache=cache)
     out.update({"theory_fit_power": full.power, "theory_gamma_power": full.gamma,
                 "theory_fit_power_at_bound": not full.in_range})
-    if len(units) < 2:
-        out.update({k: nan for k in ("theory_delta_straight", "theory_delta_straight_p2",
-                                     "theory_rel_dist_heldout", "theory_rel_dist_heldout_p2",
-                                     "theory_rel_dist_straight_heldout")})
-        out["theory_fold_powers"] = []
-        return out
-    rows = {"p": [], "p2": [], "straight": [], "powers": []}
-    for i, test in enumerate(units):
-        train = _concat([u for j, u in enumerate(units) if j != i])
+    if not folds:
+        return {**out, **{k: nan for k in heldout_keys}, "theory_fold_powers": []}
+    rows: dict[str, list[float]] = {"p": [], "p2": [], "straight": [], "powers": []}
+    for test_keys, train_keys in folds:
+        test = _concat([pairs[k] for k in test_keys])
+        train = _concat([pairs[k] for k in train_keys])
         s_alpha, _ = fit_alpha(train, *straight_gaps(train), table.a)
         rows["straight"].append(rel_dist(test, *straight_gaps(test), s_alpha, table.a))
         for key, power in (("p", None), ("p2", 2.0)):
@@ -316,13 +331,16 @@ def _concat(units: list[Cells]) -> Cells:
                    for f in dataclasses.fields(Cells)))
 
 
-def pair_units(means: GridMeans, table: PathTable, W_etf_r: np.ndarray) -> list[Cells]:
-    """The interior different-class cells of `means`, one unit per unordered class pair."""
+def pair_units(means: GridMeans, table: PathTable,
+               W_etf_r: np.ndarray) -> dict[tuple[int, int], Cells]:
+    """The interior different-class cells of `means`, one unit per unordered class pair
+    (min, max)."""
     m = interior_mask(means)
     c, c2 = means.c[m], means.c2[m]
-    key = np.minimum(c, c2) * 1_000_003 + np.maximum(c, c2)
+    lo, hi = np.minimum(c, c2), np.maximum(c, c2)
     cells = make_cells(table, W_etf_r, c, c2, means.lam[m], means.E[m])
-    return [cells.take(key == k) for k in np.unique(key)]
+    keys = dict.fromkeys(zip(lo.tolist(), hi.tolist(), strict=True))
+    return {k: cells.take((lo == k[0]) & (hi == k[1])) for k in keys}
 
 
 def predicted_calibration(table: PathTable, gamma: float, power: float) -> dict[str, np.ndarray]:
@@ -356,9 +374,9 @@ def power_analysis(means: list[GridMeans], W: np.ndarray, basis: np.ndarray,
     """The p-family fit of an analysis: `means` the grid means of each class triple (the first
     is the one of the figures and curves), in the row-space coordinates `basis` of W.
 
-    Returns (metrics, curves): heldout_comparison's keys (units: the triples when there are
-    several, else the pairs of the one triple), 'theory_gamma_power_p2' (the p = 2 fit on all
-    units), and curves over `lambdas` of predicted_calibration at the fitted (gamma, p)
+    Returns (metrics, curves): heldout_comparison's keys (folds: heldout_folds),
+    'theory_gamma_power_p2' (the p = 2 fit on every pair), and curves over `lambdas` of
+    predicted_calibration at the fitted (gamma, p)
     ('theory_confidence_different', 'theory_prob_y1_different', 'theory_confidence_same') and
     at p = 2 ('theory_confidence_different_p2')."""
     from nc_mixup.analysis.theory_agreement import _etf_frame
@@ -368,12 +386,14 @@ def power_analysis(means: list[GridMeans], W: np.ndarray, basis: np.ndarray,
     table = PathTable.build(K, a, np.asarray(lambdas, np.float64))
     W_etf_r = simplex_etf(K, s) @ R
     per_triple = [pair_units(m, table, W_etf_r) for m in means]
-    units = ([_concat(u) for u in per_triple if u] if len(means) > 1
-             else per_triple[0] if per_triple else [])
-    metrics = heldout_comparison(table, units)
+    pairs: dict[tuple[int, int], Cells] = {}
+    for units in per_triple:  # a pair shared by triples is the same data: once
+        for k, u in units.items():
+            pairs.setdefault(k, u)
+    metrics = heldout_comparison(table, pairs, heldout_folds([list(u) for u in per_triple]))
     curves = {}
-    if units:
-        p2 = fit_power_gamma(table, _concat(units), fixed_power=2.0)
+    if pairs:
+        p2 = fit_power_gamma(table, _concat(list(pairs.values())), fixed_power=2.0)
         metrics["theory_gamma_power_p2"] = p2.gamma
         pred = predicted_calibration(table, metrics["theory_gamma_power"],
                                      metrics["theory_fit_power"])
