@@ -240,6 +240,9 @@ def fit_power_gamma(table: PathTable, cells: Cells, fixed_power: float | None = 
     powers = (fixed_power,) if fixed_power is not None else POWER_GRID
     grid = [(g, p) for p in powers for g in np.linspace(lo, hi, _GAMMA_GRID)]
     vals = [f(cells, g, p)[0] for g, p in grid]
+    if not np.any(np.isfinite(vals)):  # e.g. every measured mean is 0
+        nan = float("nan")
+        return PowerFit(nan, nan, nan, nan, False)
     g0, p0 = grid[int(np.nanargmin(vals))]
 
     def obj(v):
