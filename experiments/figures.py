@@ -222,7 +222,77 @@ def theory_plot(theory_dirs: Sequence[pathlib.Path], stem: pathlib.Path) -> Path
     return out
 
 
+RESIDUAL_FACTORS = ("epoch", "weight decay", "depth", "width", "classifier")
+RESIDUAL_KEYS = ("theory_delta_straight", "theory_delta_straight_p2", "theory_fit_power",
+                 "theory_rel_dist_heldout", "theory_rel_dist_straight_heldout",
+                 "theory_confidence_rmse", "theory_confidence_rmse_same")
+
+
+def residual_stats(records: Sequence[dict], groups: Sequence[tuple]) -> list[dict]:
+    """Per (factor, level) of the theory_residual study: n (analyses = seeds), their ids and, for
+    each of RESIDUAL_KEYS, the mean, the 95% bootstrap interval over seeds and the values (in
+    the order of the ids; None where missing)."""
+    from experiments.claims import bootstrap_ci
+
+    by_id = {r["analysis_id"]: r for r in records}
+    cells: dict[tuple, list[dict]] = {}
+    for factor, level, aid in groups:
+        if aid in by_id:
+            cells.setdefault((factor, level), []).append((aid, by_id[aid]["metrics"]))
+    out = []
+    for (factor, level), ms in cells.items():
+        row: dict[str, Any] = {"factor": factor, "level": level, "n": len(ms),
+                               "ids": [aid for aid, _ in ms]}
+        for key in RESIDUAL_KEYS:
+            vals = [None if m.get(key) is None else float(m[key]) for _, m in ms]
+            ok = [v for v in vals if v is not None]
+            row[key] = {"mean": float(np.mean(ok)) if ok else None,
+                        "ci": list(bootstrap_ci(ok)) if len(ok) > 1 else [None, None],
+                        "values": vals}
+        out.append(row)
+    return out
+
+
+def residual_study(records: Sequence[dict], dirs: Sequence[pathlib.Path],
+                   stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+    """The theory_residual study: per factor (one panel) the held-out margin over the straight
+    chord at each level, p fitted (filled) and p = 2 (open), seeds as dots, with the mean's 95%
+    bootstrap interval; also writes `<stem>.json` (residual_stats) for the report."""
+    import json
+
+    stats = residual_stats(records, params["groups"])
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(stats, indent=1))
+    factors = [f for f in RESIDUAL_FACTORS if any(r["factor"] == f for r in stats)]
+    fig, axes = _grid(len(factors), size=3.0)
+    for ax, factor in zip(axes, factors, strict=True):
+        rows = [r for r in stats if r["factor"] == factor]
+        labels = [str(r["level"]) for r in rows]
+        x = np.arange(len(rows))
+        for key, offset, face in (("theory_delta_straight", -0.1, "tab:blue"),
+                                  ("theory_delta_straight_p2", 0.1, "white")):
+            means = [np.nan if r[key]["mean"] is None else r[key]["mean"] for r in rows]
+            lo = [np.nan if r[key]["ci"][0] is None else r[key]["ci"][0] for r in rows]
+            hi = [np.nan if r[key]["ci"][1] is None else r[key]["ci"][1] for r in rows]
+            err = np.abs(np.array([np.subtract(means, lo), np.subtract(hi, means)]))
+            ax.errorbar(x + offset, means, yerr=np.nan_to_num(err), fmt="o", mfc=face,
+                        color="tab:blue", capsize=3,
+                        label="p fitted" if face != "white" else "p = 2")
+            for xi, r in zip(x, rows, strict=True):
+                v = [np.nan if u is None else u for u in r[key]["values"]]
+                ax.plot(np.full(len(v), xi + offset), v, "k.", ms=3)
+        ax.axhline(0.0, color="gray", lw=0.8, ls="--")
+        ax.set_xticks(x, labels, fontsize=7)
+        ax.set_title(factor, fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("held-out delta: straight - theory", fontsize=7)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
 BUILDERS = {
+    "residual_study": residual_study,
     "projection_grid": projection_grid,
     "analysis_figure": analysis_figure,
     "metric_curves": metric_curves,

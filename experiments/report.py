@@ -143,6 +143,71 @@ def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> 
             + "".join(rows) + "</tbody></table>" + figure)
 
 
+def residual_findings(stats: list[dict]) -> str:
+    """The findings of the theory_residual study (issue 13) from its statistics
+    (experiments.figures.residual_stats): a table per factor level and a paragraph that says
+    what the numbers show (each sentence chosen by the numbers, none written in advance)."""
+    if not stats:
+        return "<p class='note'>theory_residual: no analysis finished, no findings.</p>"
+    key_d, key_2 = "theory_delta_straight", "theory_delta_straight_p2"
+    header = ["factor", "level", "n", "held-out delta, p fitted", "held-out delta, p = 2",
+              "fitted p (mean)", "confidence RMSE (different)", "confidence RMSE (same)"]
+
+    def cell(r, key):
+        s = r[key]
+        return f"{_num(s['mean'])} {_ci(s['ci'])}"
+
+    rows = [[r["factor"], r["level"], r["n"], cell(r, key_d), cell(r, key_2),
+             _num(r["theory_fit_power"]["mean"]), cell(r, "theory_confidence_rmse"),
+             cell(r, "theory_confidence_rmse_same")] for r in stats]
+    # every distinct analysis once (the base run is a level of several factors)
+    per_id: dict[str, dict[str, float | None]] = {}
+    for r in stats:
+        for i, aid in enumerate(r["ids"]):
+            per_id[aid] = {k: r[k]["values"][i] for k in (key_d, key_2, "theory_fit_power")}
+    pairs = [(v[key_d], v[key_2]) for v in per_id.values()
+             if v[key_d] is not None and v[key_2] is not None]
+    text = []
+    if pairs:
+        from experiments.claims import bootstrap_ci
+
+        diff = [a - b for a, b in pairs]
+        d_mean, d_ci = float(sum(diff) / len(diff)), bootstrap_ci(diff)
+        powers = sorted(v["theory_fit_power"] for v in per_id.values()
+                        if v["theory_fit_power"] is not None)
+        verdict = ("improves the held-out agreement" if d_ci[0] > 0 else
+                   "makes the held-out agreement worse" if d_ci[1] < 0 else
+                   "does not improve the held-out agreement (the interval contains 0)")
+        text.append(
+            f"Over {len(pairs)} analyses, fitting the penalty power p (median fitted p "
+            f"{_num(powers[len(powers) // 2]) if powers else 'n/a'}, range "
+            f"{_num(powers[0]) if powers else 'n/a'} to {_num(powers[-1]) if powers else 'n/a'})"
+            f" {verdict}: held-out delta with p fitted minus with p = 2 is {d_mean:.3g} "
+            f"{_ci(d_ci)}.")
+    for factor in dict.fromkeys(r["factor"] for r in stats):
+        lv = [r for r in stats if r["factor"] == factor and r[key_d]["mean"] is not None]
+        if len(lv) < 2:
+            continue
+        hi, lo = max(lv, key=lambda r: r[key_d]["mean"]), min(lv, key=lambda r: r[key_d]["mean"])
+        separated = (hi[key_d]["ci"][0] is not None and lo[key_d]["ci"][1] is not None
+                     and hi[key_d]["ci"][0] > lo[key_d]["ci"][1])
+        text.append(
+            f"{factor.capitalize()}: the held-out delta is largest at {hi['level']} "
+            f"({hi[key_d]['mean']:.3g}) and smallest at {lo['level']} ({lo[key_d]['mean']:.3g})"
+            + ("; the intervals do not overlap." if separated else
+               "; the intervals overlap (no separation at this number of seeds)."))
+    conf = [r for r in stats if r["factor"] == "classifier"]
+    for r in conf:
+        c = r["theory_confidence_rmse"]
+        if c["mean"] is not None:
+            text.append(f"Predicted calibration ({r['level']} classifier): the UFM optimum's "
+                        f"confidence differs from the measured mean confidence on "
+                        f"different-class mixtures by RMSE {c['mean']:.3g} {_ci(c['ci'])} over "
+                        f"lambda (same class: {_num(r['theory_confidence_rmse_same']['mean'])}).")
+    return ("<p><b>Findings (computed from the study's numbers).</b> " + _e(" ".join(text))
+            + "</p>" + html_table(header, rows))
+
+
 def experiment_section(out: pathlib.Path, summary: dict) -> str:
     """The section of one experiment from its summary (`experiments/<name>.json`)."""
     name = summary["name"]
@@ -161,6 +226,10 @@ def experiment_section(out: pathlib.Path, summary: dict) -> str:
         if png.exists():
             parts.append(f"<figure>{image_tag(png, fig['name'])}<figcaption>{_e(fig['caption'])} "
                          f"<code>{_e(fig['png'])}</code></figcaption></figure>")
+    for fig in summary.get("figures", []):  # a study that writes its statistics beside
+        stats = out / pathlib.Path(fig["png"]).with_suffix(".json")  # its figure (issue 13)
+        if name == "theory_residual" and stats.exists():
+            parts.append(residual_findings(json.loads(stats.read_text())))
     for tab in summary.get("tables", []):
         csv_path = out / tab["csv"]
         if csv_path.exists():

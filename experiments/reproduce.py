@@ -550,7 +550,11 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         start = time.perf_counter()
         timings["report"] = 0.0
         timings["total"] = sum(timings.values())
-        path = report.build_report(out, profile=profile, experiment_names=list(every),
+        # the opt-in experiments that were run, now or earlier, are in the report too
+        opt_in = [n for n in registry.OPT_IN
+                  if n in (only or ()) or (out / "experiments" / f"{n}.json").exists()]
+        names = list(registry.experiments(profile, dry_run, include=opt_in))
+        path = report.build_report(out, profile=profile, experiment_names=names,
                                    claims=claims, timings=timings, environment=environment())
         timings["report"] = time.perf_counter() - start
         timings["total"] += timings["report"]

@@ -24,7 +24,12 @@ REQUIRED_KEYS = (
     "classes", "lambdas", "mode", "step", "curves", "layers",
 )  # fmt: skip
 # issue 11's contract: the claims' statistics (floats) and the fit flag
-CLAIM_KEYS = ("channel_deviation", "theory_gamma_etf", "theory_delta_straight", "same_class_spread")
+CLAIM_KEYS = ("channel_deviation", "theory_gamma_etf", "theory_delta_straight", "same_class_spread",
+              # issue 13: held-out p-family fit and the theory-predicted calibration
+              "theory_delta_straight_p2", "theory_fit_power", "theory_confidence_rmse",
+              "theory_confidence_rmse_same")
+THEORY_CURVES = ("theory_confidence_different", "theory_prob_y1_different",
+                 "theory_confidence_same")
 FIGURES = (
     "projection", "projection_theory", "layers", "reliability", "confidence_vs_lambda",
     "density_half",
@@ -62,6 +67,11 @@ def test_analyze_smoke_writes_every_key_and_figure(smoke_run, tmp_path):
     assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["accuracy"] <= 1
     for name, curve in metrics["curves"].items():
         assert len(curve) == 5, name
+    for name in THEORY_CURVES:
+        assert all(0 <= v <= 1 for v in metrics["curves"][name]), name
+    assert 0 < metrics["theory_fit_power"] <= 2
+    # the top level is held out (fitted p); the triples keep the in-sample p = 2 statistic of C5
+    assert metrics["triples"][0]["theory_delta_straight"] != metrics["theory_delta_straight"]
     assert set(metrics["layers"]) == {"block1", "penultimate"}
 
     acts = np.load(out / "activations.npz")

@@ -83,8 +83,8 @@ Resolved settings (setting: adopted value. Evidence. Source):
   epoch `epoch`).
 - test evaluation: every 10 epochs. Evidence: every epoch. Source: ASSUMED: logging only, training
   does not depend on it; saves accelerator time.
-- seeds: `seed=` (default 0); the registry sets the seeds (profiles.py: 0, 1, 2). Evidence: 0, 1, 2. Source: follow-up
-  ef4218c scripts/run_ce.sh.
+- seeds: `seed=` (default 0); the registry sets the seeds (profiles.py: 0, 1, 2). Evidence:
+  0, 1, 2. Source: follow-up ef4218c scripts/run_ce.sh.
 - Adam: learning rate 1e-3, coupled weight decay 1e-4 as SGD, SGD's schedule, `no_classifier_bias`.
   Evidence: none (the code only uses SGD). Source: ASSUMED, no source: Kingma & Ba's default
   learning rate, the rest as SGD.

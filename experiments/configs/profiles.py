@@ -110,4 +110,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             c.earlier_grid = first
             c.seeds = (0, 1)
     c.theory = _theory(classes=10)
+    # The theory_residual study (issue 13; its own target, `--only theory_residual`): the base
+    # mixup run of `cell` with one factor varied at a time (weight decay; depth and width, in
+    # hidden blocks and units; the classifier learned or a fixed ETF), every seed, analysed at
+    # each snapshot epoch. Quick: the optimizer's 5e-4 +- a decade, the MLP's 3 blocks of 256
+    # against 1 block (the UFM's one layer under the classifier) and 64 units. Paper and smoke:
+    # their configs take no weight decay / depth / width argument (tiny.py fixes the MLP), so
+    # only the classifier, the epochs and (smoke) the weight decay vary.
+    c.residual = ml_collections.ConfigDict(dict(
+        cell=grid[0] if profile != "paper" else "wrn/cifar10",
+        weight_decays=((5e-5, 5e-4, 5e-3) if profile == "quick"
+                       else (5e-4, 5e-3) if profile == "smoke" else ()),
+        depths=(1, 3) if profile == "quick" else (),
+        widths=(64, 256) if profile == "quick" else (),
+    ))
     return c

@@ -13,6 +13,8 @@ Argument keys (all optional):
   etf=0|1            classifier frozen to a simplex ETF (the fixed-ETF experiment)
   layer=0|k          0: input mixup; k: manifold mixup after the k-th hidden block
   dataset=fashion_mnist|mnist
+  wd=W               weight decay (default -1: the optimizer's value below) } the theory_residual
+  depth=D, width=N   hidden blocks / units (default 0: the architecture's)  } study (issue 13)
 
 Why these values (they are not the paper's; the paper profile is `paper.py`):
 - 500 training images per class (5,000 in all) and all 10,000 test images: the geometry is
@@ -71,7 +73,7 @@ ARCHS = {
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The quick-profile run described by `arg` (see the module docstring)."""
     arg = parse_arg(arg, arch="mlp", dataset="fashion_mnist", loss="ce", opt="sgd", mixup=True,
-                    etf=False, layer=0, seed=0)
+                    etf=False, layer=0, seed=0, wd=-1.0, depth=0, width=0)
     if arg.opt not in OPTIMIZERS:
         raise ValueError(f"quick config: opt={arg.opt!r}, expected one of {sorted(OPTIMIZERS)}")
     if arg.arch not in ARCHS:
@@ -101,6 +103,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.batch_size = 128
     config.num_epochs = arch["num_epochs"]
     config.fixed_etf = arg.etf
+    # the theory_residual study (issue 13): weight decay, depth and width varied one at a time
+    if arg.wd >= 0:
+        config.optimizer.weight_decay = arg.wd
+    if arg.depth < 0 or arg.width < 0:
+        raise ValueError(f"quick config: depth={arg.depth}, width={arg.width}: expected >= 0")
+    if arg.depth > 0:
+        config.model.depth = arg.depth
+    if arg.width > 0:
+        config.model.width = arg.width
     config.checkpoint_every_epochs = 10
     config.snapshot_epochs = arch["snapshot_epochs"]
     config.eval_every_epochs = 10

@@ -222,7 +222,10 @@ def reliability_figure(stem, bins: dict, ece: float, title: str = "") -> list[st
 
 
 def confidence_figure(stem, curves: dict, title: str = "") -> list[str]:
-    """Mean confidence and accuracy against lambda for different- and same-class mixtures."""
+    """Mean confidence and accuracy against lambda for different- and same-class mixtures, with
+    the UFM optimum's predicted confidence and probability of the lambda-weighted class (curves
+    'theory_confidence_different', 'theory_prob_y1_different', 'theory_confidence_same') when
+    the curves have them."""
     lam = np.asarray(curves["lambdas"])
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     ax.plot(
@@ -251,6 +254,14 @@ def confidence_figure(stem, curves: dict, title: str = "") -> list[str]:
         lam, curves["confidence_same"], "o-", color="tab:blue", ms=4, label="confidence, same class"
     )
     ax.plot(lam, np.maximum(lam, 1 - lam), "k--", lw=0.8, label="max(λ, 1 − λ)")
+    theory = (
+        ("theory_confidence_different", "-", "tab:orange", "UFM optimum: confidence, different"),
+        ("theory_prob_y1_different", "-.", "tab:brown", "UFM optimum: p(class weighted by λ)"),
+        ("theory_confidence_same", "-", "tab:blue", "UFM optimum: confidence, same class"),
+    )
+    for key, ls, color, label in theory:  # the prediction at the fitted (gamma, p), if any
+        if curves.get(key) is not None and len(curves[key]) == len(lam):
+            ax.plot(lam, curves[key], ls, color=color, lw=2.2, alpha=0.45, label=label)
     ax.set_xlabel("λ")
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7, loc="lower center")

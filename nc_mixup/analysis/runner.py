@@ -22,6 +22,16 @@ metrics.json (definitions in the docstrings of the functions named):
   theory_agreement.theory_agreement: theory_cos_etf, theory_cos_own_w, theory_rel_dist_etf,
      theory_rel_dist_own_w, theory_fitted_weight_decay, theory_fitted_weight_decay_own_w,
      theory_etf_norm, theory_fit_at_bound;
+  theory_power.power_analysis (issue 13; runner.theory_power_metrics): theory_fit_power,
+     theory_gamma_power (the (gamma, p) fit of (mu/p)||h||^p on every triple),
+     theory_gamma_power_p2, theory_fit_power_at_bound; theory_delta_straight HELD OUT at the
+     fitted p (leave one class triple out, or one class pair of a single triple): it replaces
+     the first triple's in-sample value at the top level, while metrics['triples'] keep their
+     in-sample p = 2 one (the statistic of claim C5); theory_delta_straight_p2 (held out,
+     p = 2), theory_rel_dist_heldout(_p2), theory_rel_dist_straight_heldout,
+     theory_heldout_units, theory_fold_powers; theory_confidence_rmse (different-class pairs),
+     _same and _p2: RMSE over the lambda grid between the measured mean confidence (first
+     triple) and the UFM optimum's;
   'curves': per-lambda lists on curves['lambdas']: 'same_class_alignment',
      'same_class_alignment_full', 'chord_deviation' (mean offset from the chord over the three
      pairs), 'boundary_margin_different' (mean |z_c - z_c'| / ||z - mean z||),
@@ -29,7 +39,10 @@ metrics.json (definitions in the docstrings of the functions named):
      (mean of lam [pred = y1] + (1 - lam) [pred = y2], the expected accuracy against the mixed
      label), 'accuracy_same', 'prob_y1_different' / 'prob_y2_different' (mean probability of the
      class weighted by lam / by 1 - lam), and 'theory_cos_etf', 'theory_cos_own_w',
-     'theory_rel_dist_etf', 'theory_rel_dist_own_w' (means over the pairs at each lambda);
+     'theory_rel_dist_etf', 'theory_rel_dist_own_w' (means over the pairs at each lambda),
+     'theory_confidence_different', 'theory_prob_y1_different', 'theory_confidence_same' (the
+     UFM optimum's predicted confidence / probability of the lam-weighted class at the fitted
+     (gamma, p)) and 'theory_confidence_different_p2' (at the p = 2 fit);
   'layers': {name: {...}} for every captured earlier layer and for 'penultimate', computed the
      same way for all of them (no classifier needed), in the B.2 plane of the layer's three class
      anchors (the means of its same-class mixtures of each class):
@@ -82,6 +95,7 @@ from nc_mixup.analysis.theory_agreement import (
     theory_agreement,
     theory_features,
 )
+from nc_mixup.analysis.theory_power import confidence_rmse, power_analysis
 
 #: Share of each extraction batch filled with random all-class training pairs for networks with
 #: batch statistics in 'train' mode (nc_mixup.analysis.extract.mixed_activations): a quarter of
@@ -215,6 +229,7 @@ def run_analysis(
     metrics.update(geo)
     metrics.update({k: v for k, v in summaries[0].items() if k not in ("classes", "layers")})
     metrics["triples"] = summaries
+    metrics.update(theory_power_metrics(all_rows, triples, W, mu_g, grid, metrics["curves"]))
     probs_test = calibration.softmax(test["logits"])
     rel = calibration.reliability_bins(probs_test, y_test)
     metrics["reliability"] = {k: np.asarray(v).tolist() for k, v in rel.items()}
@@ -319,6 +334,32 @@ def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
     out["layers"]["penultimate"] = geometry.linearity_error(H, y1, y2, lam, arrays["pair"])
     earlier = [v for n, v in out["layers"].items() if n != "penultimate" and math.isfinite(v)]
     out["earlier_linearity_error"] = float(np.mean(earlier)) if earlier else float("nan")
+    return out
+
+
+def theory_power_metrics(all_rows, triples, W, mu_g, grid, curves) -> dict[str, Any]:
+    """The p-family fit held out over the class triples (one triple: over its pairs) and the
+    theory-predicted calibration (theory_power.power_analysis). Adds the predicted curves to
+    `curves` and returns the metrics, with 'theory_confidence_rmse' (different-class pairs,
+    fitted p), 'theory_confidence_rmse_same' and 'theory_confidence_rmse_p2' (RMSE over the
+    lambda grid of the measured mean confidence of the first triple against the prediction).
+    Its 'theory_delta_straight' (held out, fitted p) replaces the first triple's in-sample one
+    at the top level; the entries of metrics['triples'] keep theirs (in-sample, p = 2)."""
+    means = []
+    for t in triples:
+        rows = _rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], t))
+        means.append(row_space_means(rows["H"], rows["y1"], rows["y2"], _lam(rows), W, mu_g)[0])
+    basis = geometry.row_space_basis(W)
+    out, theory_curves = power_analysis(means, W, basis, grid)
+    curves.update(theory_curves)
+    nan = float("nan")
+    pairs = (("theory_confidence_rmse", "confidence_different", "theory_confidence_different"),
+             ("theory_confidence_rmse_same", "confidence_same", "theory_confidence_same"),
+             ("theory_confidence_rmse_p2", "confidence_different",
+              "theory_confidence_different_p2"))
+    for key, measured, predicted in pairs:
+        out[key] = (confidence_rmse(curves[measured], curves[predicted])
+                    if predicted in curves else nan)
     return out
 
 

@@ -25,8 +25,11 @@ chord) - (mean relative distance to the fitted CE optimum) on the interior cells
 theory explains the measured paths better than straight segments; ~0 when the data are straight
 (then the CE fit runs to the lower gamma bound, `theory_fit_at_bound`). It always uses the CE
 theory, whatever loss the network was trained with (the MSE network is a control of the claim that
-the CE theory describes CE-mixup features). The whole-grid metrics (theory_cos_*, theory_rel_dist_*)
-evaluate the fitted theory of the network's own loss on every cell, at the interior fit.
+the CE theory describes CE-mixup features). `straight_comparison` is in-sample with p = 2 (the
+statistic of claim C5, per class triple); the held-out comparison with the generalised penalty
+(mu/p)||h||^p is nc_mixup.analysis.theory_power. The whole-grid metrics (theory_cos_*,
+theory_rel_dist_*) evaluate the fitted theory of the network's own loss on every cell, at the
+interior fit.
 """
 
 from __future__ import annotations

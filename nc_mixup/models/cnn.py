@@ -1,12 +1,13 @@
 """A small convolutional network for CPU runs.
 
 `depth` stages, each a 3x3 convolution (+ BatchNorm when `norm="batch"`) + ReLU + 2x2 max-pool,
-with `width * 2**(i-1)` channels in stage i, then global average pooling (or, with `dense` > 0, a
-Dense layer of `dense` units + ReLU on the flattened last stage, BatchNorm before the ReLU). BatchNorm follows
-PyTorch (momentum 0.1, eps 1e-5), as in the WideResNet: the quick profile's second architecture
-has it because the paper's networks normalise (their batch statistics matter for the analysis). Capture/mix points: 'input', 'block1' .. 'block{depth}'
-(stage outputs, NHWC) and 'penultimate' (the pooled features, `width * 2**(depth-1)` wide, or
-the `dense` units).
+with `width * 2**(i-1)` channels in stage i, then global average pooling (or, with `dense` > 0,
+a Dense layer of `dense` units + ReLU on the flattened last stage, BatchNorm before the ReLU).
+BatchNorm follows PyTorch (momentum 0.1, eps 1e-5), as in the WideResNet: the quick profile's
+second architecture has it because the paper's networks normalise (their batch statistics
+matter for the analysis). Capture/mix points: 'input', 'block1' .. 'block{depth}' (stage
+outputs, NHWC) and 'penultimate' (the pooled features, `width * 2**(depth-1)` wide, or the
+`dense` units).
 """
 
 from __future__ import annotations
