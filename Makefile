@@ -10,7 +10,7 @@ FASHION_MNIST_DIR := /usr/share/datasets/fashion-mnist
 export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/.jax_cache
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test test-multidevice reproduce bench lint clean
+.PHONY: setup test test-multidevice reproduce dry-run bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: setup
 
 reproduce: setup
 	$(VENV)/bin/nc-mixup reproduce --profile $(PROFILE) --out $(OUT)
+
+# The paper profile's real networks (WRN-40-10, ViT-B/4), a few steps each, end to end on CPU:
+# proves every code path before accelerator hours are spent (minutes; the numbers mean nothing).
+dry-run: setup
+	$(VENV)/bin/nc-mixup reproduce --profile paper --dry-run --out results/paper-dry-run
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

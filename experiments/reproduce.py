@@ -33,6 +33,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -200,32 +201,59 @@ def checkpoint_step(workdir: pathlib.Path, run: Run, epoch: int | None) -> int |
 
 def ensure_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
     """Runs `run_analysis` unless done for this run (same training) and these options."""
-    folder = analysis_dir(out, analysis)
-    workdir = run_dir(out, analysis.run)
-    run_marker = _read_json(workdir / MARKER) or {}
-    key = {"analysis_hash": analysis.analysis_hash, "run_finished": run_marker.get("finished")}
-    marker = _read_json(folder / MARKER)
+    return cached_analysis(out, analysis) or run_one_analysis(out, analysis, log)
+
+
+def _analysis_key(out: pathlib.Path, analysis: Analysis) -> dict:
+    run_marker = _read_json(run_dir(out, analysis.run) / MARKER) or {}
+    return {"analysis_hash": analysis.analysis_hash, "run_finished": run_marker.get("finished")}
+
+
+def cached_analysis(out: pathlib.Path, analysis: Analysis) -> Status | None:
+    """The cached Status of `analysis` if it was done for this run (same training) and these
+    options, else None."""
+    marker = _read_json(analysis_dir(out, analysis) / MARKER)
     metrics_copy = out / "metrics" / f"{analysis.analysis_id}.json"
-    if marker and marker.get("key") == key and metrics_copy.exists():
+    if marker and marker.get("key") == _analysis_key(out, analysis) and metrics_copy.exists():
         return Status(True, marker.get("seconds"), cached=True)
+    return None
+
+
+def run_one_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
+    """Runs `run_analysis` into the analysis folder and records it (metrics copy, marker). In a
+    multi-process run the other processes take part (checkpoint restores are collective) but
+    write into a temporary folder that is removed."""
     from nc_mixup.analysis import run_analysis
 
-    log(f"  analysing {analysis.analysis_id}")
+    main = _is_main()
+    workdir = run_dir(out, analysis.run)
+    key = _analysis_key(out, analysis)
+    folder = analysis_dir(out, analysis) if main else pathlib.Path(tempfile.mkdtemp())
+    if main:
+        log(f"  analysing {analysis.analysis_id}")
     if folder.exists():
         shutil.rmtree(folder)
     start = time.perf_counter()
-    run_analysis(
-        str(workdir), str(folder), step=checkpoint_step(workdir, analysis.run, analysis.epoch),
-        classes=list(analysis.classes), lambdas=analysis.lambdas,
-        pairs_per_class=analysis.pairs_per_class, mode=analysis.mode,
-        layers=_layers(analysis), seed=analysis.seed, progress=False,
-        num_triples=analysis.num_triples, figures=analysis.figures,
-    )
+    try:
+        run_analysis(
+            str(workdir), str(folder),
+            step=checkpoint_step(workdir, analysis.run, analysis.epoch),
+            classes=list(analysis.classes), lambdas=analysis.lambdas,
+            pairs_per_class=analysis.pairs_per_class, mode=analysis.mode,
+            layers=_layers(analysis), seed=analysis.seed, progress=False,
+            num_triples=analysis.num_triples, figures=analysis.figures and main,
+        )
+    finally:
+        if not main:
+            shutil.rmtree(folder, ignore_errors=True)
     seconds = time.perf_counter() - start
-    metrics_copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(folder / "metrics.json", metrics_copy)
-    _write_json(folder / MARKER, {"key": key, "seconds": seconds, "finished": _now(),
-                                  "options": analysis.options, "run_id": analysis.run.run_id})
+    if main:
+        metrics_copy = out / "metrics" / f"{analysis.analysis_id}.json"
+        metrics_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "metrics.json", metrics_copy)
+        _write_json(folder / MARKER, {"key": key, "seconds": seconds, "finished": _now(),
+                                      "options": analysis.options,
+                                      "run_id": analysis.run.run_id})
     return Status(True, seconds)
 
 
@@ -448,8 +476,9 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
     failed.
 
     Multi-process (after nc_mixup.distributed.initialize; OUT on a filesystem every process
-    sees): every process trains (data parallel); only process 0 writes markers, analyses,
-    figures, tables, claims and the report, while the others wait for it.
+    sees): every process trains (data parallel) and takes part in the analyses (their checkpoint
+    restores are collective); only process 0 writes markers, analyses, figures, tables, claims
+    and the report, while the others wait for it.
 
     Returns {"ok": bool, "claims": {...}, "timings": {...}, "report": path, "failed": [...],
     "skipped": [...]}. Raises KeyError for an unknown experiment name, ProfileMismatch if `out`
@@ -491,6 +520,12 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
             log(f"  [{i}/{len(runs)}] {run.run_id}: {st.text} ({_fmt_s(st.seconds)})")
 
     def analyze() -> None:
+        # Every process decides what is cached before any of them writes (a barrier), so they
+        # all run the same analyses (their checkpoint restores are collective).
+        from nc_mixup import distributed
+
+        cached = {key: cached_analysis(out, a) for key, a in analyses.items()}
+        distributed.barrier("nc_mixup reproduce: analyses planned")
         for i, (key, a) in enumerate(analyses.items(), 1):
             run_status = statuses[a.run.config_hash]
             if not run_status.ok:
@@ -498,8 +533,8 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
                                        error=f"its run {a.run.run_id} "
                                              f"{'was skipped' if run_status.skipped else 'failed'}")
                 continue
-            st = _guard(lambda a=a: ensure_analysis(out, a, log), f"analysis {a.analysis_id}",
-                        log)
+            st = cached[key] or _guard(lambda a=a: run_one_analysis(out, a, log),
+                                       f"analysis {a.analysis_id}", log)
             statuses[key] = st
             log(f"  [{i}/{len(analyses)}] {a.analysis_id}: {st.text} ({_fmt_s(st.seconds)})")
 
@@ -533,8 +568,9 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
             log(f"  FAILED figure claims: {type(e).__name__}: {e}")
 
     phase("train", train)
-    if not main:  # process 0 analyses and writes; the others wait for it, then exit together
-        log(f"process {_process_index()}: training done; waiting for process 0")
+    phase("analyze", analyze)
+    if not main:  # process 0 writes the rest; the others wait for it, then exit together
+        log(f"process {_process_index()}: training and analyses done; waiting for process 0")
         from nc_mixup import distributed
 
         distributed.wait_for(_DONE_KEY)
@@ -542,8 +578,7 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
                 "timings": timings, "report": None, "failed": [], "skipped": []}
 
     def finish() -> dict:
-        """Process 0's part after training: analyses, theory, figures, tables, claims, report."""
-        phase("analyze", analyze)
+        """Process 0's part after the analyses: theory, figures, tables, claims, report."""
         phase("theory", theory)
         phase("figures_tables", build)
         phase("claims", compute_claims)

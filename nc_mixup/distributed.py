@@ -268,3 +268,11 @@ def wait_for(key: str, timeout_s: float = 7 * 24 * 3600) -> str | None:
     from jax._src import distributed as jax_distributed
 
     return jax_distributed.global_state.client.blocking_key_value_get(key, int(timeout_s * 1000))
+
+
+def barrier(name: str) -> None:
+    """All processes wait here until every one arrives (nothing with one process)."""
+    if jax.process_count() > 1:
+        import orbax.checkpoint as ocp
+
+        ocp.multihost.sync_global_processes(name)
