@@ -6,8 +6,9 @@ from `default_config()` and change what differs; keys a file leaves out take the
 keys the defaults do not know are an error (typos), except under the free-form `meta` section.
 
 Command-line overrides are coerced to the type of the value they replace (bool, int, float, str,
-tuple); `mixup.layer` takes an int or a layer name. Every problem raises
-`nc_mixup.cli.UsageError` naming the offending key (the CLI prints it and exits 2).
+tuple); `mixup.layer` takes an int or a layer name. Every problem raises `ConfigError` (a
+ValueError) naming the offending key, or the config file and line; the CLI prints it as one line
+and exits 2.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import math
 import pathlib
+import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ml_collections
 
-from nc_mixup.cli import UsageError
+
+class ConfigError(ValueError):
+    """Bad user input to a run (a config key, a config file, a workdir): one line naming it.
+
+    The library raises it; only the CLI turns it into exit status 2.
+    """
+
 
 DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn_cropped")
 DATA_SOURCES = ("auto", "tfds", "raw")
@@ -119,19 +128,42 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
         if candidate.exists():
             path = candidate
     if not path.is_file():
-        raise UsageError(f"config file not found: {path_str}")
+        raise ConfigError(f"config file not found: {path_str}")
     module_spec = importlib.util.spec_from_file_location(f"_nc_mixup_config_{path.stem}", path)
     if module_spec is None or module_spec.loader is None:
-        raise UsageError(f"cannot load config file {path}")
+        raise ConfigError(f"cannot load config file {path}")
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"config file {path}, line {e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 - any error of the user's file, named with its line
+        raise ConfigError(_user_code_error(path, "loading it", e)) from None
     if not hasattr(module, "get_config"):
-        raise UsageError(f"config file {path} has no get_config(arg=None)")
+        raise ConfigError(f"config file {path} has no get_config(arg=None)")
     try:
         cfg = module.get_config(arg) if arg is not None else module.get_config()
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"config file {path} with arg {arg!r}: {e}") from e
+    except ConfigError as e:
+        raise ConfigError(f"config file {path} with arg {arg!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(_user_code_error(path, f"get_config({arg!r})", e)) from None
+    if not isinstance(cfg, Mapping) and not hasattr(cfg, "to_dict"):
+        raise ConfigError(
+            f"config file {path}: get_config({arg!r}) returned {type(cfg).__name__}, "
+            "expected an ml_collections.ConfigDict"
+        )
     return merge_onto_defaults(cfg, source=str(path))
+
+
+def _user_code_error(path: pathlib.Path, doing: str, error: BaseException) -> str:
+    """'config file F, line N: while D: ErrorType: message' (the deepest frame in F)."""
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if pathlib.Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    where = f", line {line}" if line is not None else ""
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"config file {path}{where}: {doing} raised {type(error).__name__}: {message}"
 
 
 def merge_onto_defaults(cfg: Mapping[str, Any] | Any, source: str = "config") -> Any:
@@ -150,10 +182,10 @@ def _merge(into: dict, values: Mapping[str, Any], prefix: str, source: str) -> N
             into[key] = value
             continue
         if key not in into:
-            raise UsageError(f"unknown config key '{full}' (in {source})")
+            raise ConfigError(f"unknown config key '{full}' (in {source})")
         if isinstance(into[key], dict):
             if not isinstance(value, Mapping):
-                raise UsageError(f"config key '{full}' is a section, got {value!r}")
+                raise ConfigError(f"config key '{full}' is a section, got {value!r}")
             _merge(into[key], value, prefix=f"{full}.", source=source)
         else:
             into[key] = _coerce(full, value, into[key])
@@ -170,7 +202,7 @@ def parse_overrides(extra: Iterable[str]) -> list[tuple[str, str]]:
     while i < len(words):
         word = words[i]
         if not word.startswith("--config."):
-            raise UsageError(f"unrecognized argument: {word}")
+            raise ConfigError(f"unrecognized argument: {word}")
         body = word[len("--config.") :]
         if "=" in body:
             key, value = body.split("=", 1)
@@ -178,9 +210,9 @@ def parse_overrides(extra: Iterable[str]) -> list[tuple[str, str]]:
             key, value = body, words[i + 1]
             i += 1
         else:
-            raise UsageError(f"config override '{body}' has no value (use --config.{body}=VALUE)")
+            raise ConfigError(f"config override '{body}' has no value (use --config.{body}=VALUE)")
         if not key:
-            raise UsageError(f"empty config key in {word!r}")
+            raise ConfigError(f"empty config key in {word!r}")
         pairs.append((key, value))
         i += 1
     return pairs
@@ -202,7 +234,7 @@ def apply_overrides(
     for key, raw in items:
         parent, leaf = _locate(values, key)
         if leaf in parent and isinstance(parent[leaf], dict):
-            raise UsageError(f"config key '{key}' is a section, not a value")
+            raise ConfigError(f"config key '{key}' is a section, not a value")
         current = parent.get(leaf)
         value = _parse_string(key, raw, current) if isinstance(raw, str) else raw
         parent[leaf] = _coerce(key, value, current)
@@ -216,12 +248,12 @@ def _locate(values: dict, key: str) -> tuple[dict, str]:
     for i, part in enumerate(parts[:-1]):
         sub = node.get(part)
         if not isinstance(sub, dict):
-            raise UsageError(f"unknown config key '{key}'")
+            raise ConfigError(f"unknown config key '{key}'")
         node = sub
         if ".".join(parts[: i + 1]) in _FREE_FORM:
             return _free_form_parent(node, parts[i + 1 :], key)
     if parts[-1] not in node:
-        raise UsageError(f"unknown config key '{key}'")
+        raise ConfigError(f"unknown config key '{key}'")
     return node, parts[-1]
 
 
@@ -229,7 +261,7 @@ def _free_form_parent(node: dict, parts: list[str], key: str) -> tuple[dict, str
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise UsageError(f"config key '{key}': '{part}' is a value, not a section")
+            raise ConfigError(f"config key '{key}': '{part}' is a value, not a section")
     return node, parts[-1]
 
 
@@ -247,19 +279,19 @@ def _parse_string(key: str, raw: str, current: Any) -> Any:
             return True
         if low in ("false", "0", "no", "off"):
             return False
-        raise UsageError(f"invalid value for config key '{key}': {raw!r} is not a bool")
+        raise ConfigError(f"invalid value for config key '{key}': {raw!r} is not a bool")
     if isinstance(current, int):
         try:
             return int(text)
         except ValueError:
-            raise UsageError(
+            raise ConfigError(
                 f"invalid value for config key '{key}': {raw!r} is not an int"
             ) from None
     if isinstance(current, float):
         try:
             return float(text)
         except ValueError:
-            raise UsageError(
+            raise ConfigError(
                 f"invalid value for config key '{key}': {raw!r} is not a number"
             ) from None
     if isinstance(current, tuple | list):
@@ -269,7 +301,7 @@ def _parse_string(key: str, raw: str, current: Any) -> Any:
             try:
                 parsed = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                raise UsageError(
+                raise ConfigError(
                     f"invalid value for config key '{key}': {raw!r} is not a tuple"
                 ) from None
             return tuple(parsed) if isinstance(parsed, tuple | list) else (parsed,)
@@ -287,14 +319,14 @@ def _parse_scalar(text: str) -> Any:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
-    """`value` as the type of `default` (int -> float, list -> tuple); UsageError if impossible."""
-    bad = UsageError(
+    """`value` as the type of `default` (int -> float, list -> tuple); ConfigError if impossible."""
+    bad = ConfigError(
         f"invalid value for config key '{key}': {value!r} "
         f"(expected {type(default).__name__}, like the default {default!r})"
     )
     if key in _INT_OR_STR:
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise UsageError(f"invalid value for config key '{key}': {value!r} (int or name)")
+            raise ConfigError(f"invalid value for config key '{key}': {value!r} (int or name)")
         return value
     if default is None:
         return value
@@ -328,8 +360,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 def validate(config: Mapping[str, Any] | Any) -> None:
-    """Checks names and ranges of every key; raises UsageError naming the first bad key."""
+    """Checks names and ranges of every key; raises ConfigError naming the first bad key."""
     c = config.to_dict() if hasattr(config, "to_dict") else config
+    _check_finite(c, "")
 
     def get(key: str) -> Any:
         node = c
@@ -338,7 +371,7 @@ def validate(config: Mapping[str, Any] | Any) -> None:
         return node
 
     def fail(key: str, why: str) -> None:
-        raise UsageError(f"invalid value for config key '{key}': {get(key)!r} ({why})")
+        raise ConfigError(f"invalid value for config key '{key}': {get(key)!r} ({why})")
 
     def one_of(key: str, names: tuple[str, ...]) -> None:
         if get(key) not in names:
@@ -397,6 +430,23 @@ def validate(config: Mapping[str, Any] | Any) -> None:
     at_least("log_every_steps", 1)
     if any(isinstance(e, bool) or not isinstance(e, int) or e < 0 for e in get("snapshot_epochs")):
         fail("snapshot_epochs", "must be non-negative integer epochs")
+
+
+def _check_finite(tree: Mapping[str, Any], prefix: str) -> None:
+    """ConfigError naming the first key (outside 'meta') holding NaN or an infinity."""
+    for key, value in tree.items():
+        full = f"{prefix}{key}"
+        if full in _FREE_FORM:
+            continue
+        if isinstance(value, Mapping):
+            _check_finite(value, f"{full}.")
+            continue
+        values = value if isinstance(value, tuple | list) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(
+                    f"invalid value for config key '{full}': {value!r} (must be finite)"
+                )
 
 
 # --------------------------------------------------------------------------------------------
