@@ -24,6 +24,7 @@ import pathlib
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -493,7 +494,8 @@ def _penultimate_width(model: nn.Module, image_shape: tuple[int, ...]) -> int:
 
 
 def _check_workdir(workdir: epath.Path) -> None:
-    """ConfigError unless `workdir` is (or can become) a writable folder. Local paths only."""
+    """ConfigError unless `workdir` is (or can become) a writable folder. Local paths only: a
+    temporary file is created and removed in it (or in its nearest existing parent)."""
     if not is_local(workdir):
         return
     path = pathlib.Path(os.fspath(workdir))
@@ -504,8 +506,12 @@ def _check_workdir(workdir: epath.Path) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"workdir {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"workdir {path}: {existing} is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nc_mixup_write_test_", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"workdir {path}: {existing} is not writable ({e.strerror})") from None
 
 
 # Keys a rerun may change without changing what is trained (where the data is read from, how
