@@ -34,7 +34,6 @@ class ConfigError(ValueError):
 
 DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn_cropped")
 DATA_SOURCES = ("auto", "tfds", "raw")
-MODEL_NAMES = ("mlp", "cnn", "wide_resnet", "vit")
 LOSS_NAMES = ("ce", "mse")
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
 SCHEDULE_NAMES = ("constant", "multistep", "cosine")
@@ -62,15 +61,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.dataset.augment = False  # random crop + flip (CIFAR)
     c.dataset.subset_seed = 0  # seed of the class-balanced subsets (same across training seeds)
 
+    # The model: `name` (a key of nc_mixup.models.MODELS) and that model's own keys, whose
+    # defaults are its Module's fields (e.g. mlp: width 1024, depth 3; wide_resnet: depth 40,
+    # widen 10, dropout 0.0), filled in when the config is resolved (`resolve_model`).
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
-    c.model.width = 1024  # mlp: hidden units; cnn: first-stage channels; vit: embedding width
-    c.model.depth = 3  # mlp: hidden layers; cnn: stages; wide_resnet: 6n+4; vit: blocks
-    c.model.widen = 10  # wide_resnet widening factor
-    c.model.dropout = 0.0  # wide_resnet, vit
-    c.model.patch_size = 4  # vit
-    c.model.num_heads = 12  # vit
-    c.model.mlp_dim = 3072  # vit
 
     c.mixup = ml_collections.ConfigDict()
     c.mixup.alpha = 1.0  # lambda ~ Beta(alpha, alpha); 0 disables mixup
@@ -166,13 +161,51 @@ def _user_code_error(path: pathlib.Path, doing: str, error: BaseException) -> st
     return f"config file {path}{where}: {doing} raised {type(error).__name__}: {message}"
 
 
-def merge_onto_defaults(cfg: Mapping[str, Any] | Any, source: str = "config") -> Any:
-    """`cfg` (ConfigDict or nested dict) on top of the defaults, types coerced, validated."""
+def merge_onto_defaults(
+    cfg: Mapping[str, Any] | Any, source: str = "config", *, legacy_model_keys: bool = False
+) -> Any:
+    """`cfg` (ConfigDict or nested dict) on top of the defaults, types coerced, validated.
+
+    `legacy_model_keys`: drop `model` keys the named model does not have (a config.json of the
+    time when one flat `model` section served every architecture) instead of refusing them.
+    """
     values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    values = dict(values)
+    model = values.pop("model", None)
     merged = default_config().to_dict()
     _merge(merged, values, prefix="", source=source)
+    merged["model"] = resolve_model(model or {}, source, drop_unknown=legacy_model_keys)
     validate(merged)
     return ml_collections.ConfigDict(merged)
+
+
+def resolve_model(
+    model: Mapping[str, Any] | Any, source: str = "config", *, drop_unknown: bool = False
+) -> dict[str, Any]:
+    """A `model` section with every key of its model: the model's defaults (from its Module,
+    nc_mixup.models) overlaid with `model`'s values, coerced to the defaults' types."""
+    from nc_mixup.models import MODELS, model_defaults
+
+    values = model.to_dict() if hasattr(model, "to_dict") else dict(model)
+    name = values.get("name", default_config().model.name)
+    if name not in MODELS:
+        raise ConfigError(
+            f"invalid value for config key 'model.name': {name!r} "
+            f"(expected one of {', '.join(MODELS)})"
+        )
+    resolved = {"name": name, **model_defaults(name)}
+    for key, value in values.items():
+        if key == "name":
+            continue
+        if key not in resolved:
+            if drop_unknown:
+                continue
+            raise ConfigError(
+                f"unknown config key 'model.{key}' (in {source}): model {name!r} has "
+                f"{', '.join(k for k in resolved if k != 'name')}"
+            )
+        resolved[key] = _coerce(f"model.{key}", value, resolved[key])
+    return resolved
 
 
 def _merge(into: dict, values: Mapping[str, Any], prefix: str, source: str) -> None:
@@ -231,7 +264,17 @@ def apply_overrides(
     if items and isinstance(items[0], str):
         items = parse_overrides(items)  # type: ignore[arg-type]
     values = config.to_dict()
+    values["model"] = resolve_model(values.get("model", {}))
+    # A new model.name starts from that model's defaults; the other model.* overrides of the
+    # same call apply on top (whatever their order).
     for key, raw in items:
+        if key == "model.name":
+            name = raw.strip() if isinstance(raw, str) else raw
+            if name != values["model"]["name"]:
+                values["model"] = resolve_model({"name": name})
+    for key, raw in items:
+        if key == "model.name":
+            continue
         parent, leaf = _locate(values, key)
         if leaf in parent and isinstance(parent[leaf], dict):
             raise ConfigError(f"config key '{key}' is a section, not a value")
@@ -386,17 +429,14 @@ def validate(config: Mapping[str, Any] | Any) -> None:
     for key in ("dataset.n_per_class", "dataset.test_n_per_class", "dataset.image_size"):
         at_least(key, 0)
 
-    one_of("model.name", MODEL_NAMES)
-    for key in ("model.width", "model.depth", "model.widen", "model.patch_size"):
-        at_least(key, 1)
-    at_least("model.num_heads", 1)
-    at_least("model.mlp_dim", 1)
-    if not 0.0 <= get("model.dropout") < 1.0:
-        fail("model.dropout", "must be in [0, 1)")
-    if get("model.name") == "wide_resnet" and (get("model.depth") - 4) % 6:
-        fail("model.depth", "wide_resnet depth must be 6n + 4, e.g. 16, 28 or 40")
-    if get("model.name") == "vit" and get("model.width") % get("model.num_heads"):
-        fail("model.width", f"vit width must be divisible by num_heads={get('model.num_heads')}")
+    from nc_mixup.models import model_config_problems
+
+    for key, why in model_config_problems(get("model")):
+        node = get("model")
+        shown = repr(node[key]) if key in node else "(not set)"
+        if why.startswith("unknown key"):
+            raise ConfigError(f"unknown config key 'model.{key}': {why}")
+        raise ConfigError(f"invalid value for config key 'model.{key}': {shown} ({why})")
 
     at_least("mixup.alpha", 0.0)
     layer = get("mixup.layer")
@@ -460,4 +500,4 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 def from_json(text: str) -> ml_collections.ConfigDict:
     """Inverse of `to_json` (lists become tuples again where the defaults have tuples)."""
-    return merge_onto_defaults(json.loads(text), source="config.json")
+    return merge_onto_defaults(json.loads(text), source="config.json", legacy_model_keys=True)
