@@ -5,10 +5,14 @@ A config file is Python with `get_config(arg=None)` returning an `ml_collections
 from `default_config()` and change what differs; keys a file leaves out take the defaults below,
 keys the defaults do not know are an error (typos), except under the free-form `meta` section.
 
+The `model` section is `name` plus the keys of that model (nc_mixup.models: its Module's fields,
+with their defaults); keys of other models are unknown keys. Overriding `model.name` on the
+command line starts that section from the new model's defaults.
+
 Command-line overrides are coerced to the type of the value they replace (bool, int, float, str,
-tuple); `mixup.layer` takes an int or a layer name. Every problem raises `ConfigError` (a
-ValueError) naming the offending key, or the config file and line; the CLI prints it as one line
-and exits 2.
+tuple); `mixup.layer` takes an int or a layer name. Every value must be finite. Every problem
+raises `ConfigError` (a ValueError) naming the offending key, or the config file and line; the
+CLI prints it as one line and exits 2.
 """
 
 from __future__ import annotations
