@@ -317,12 +317,13 @@ class Worker:
         return rss
 
 
-def run_end_to_end(epochs: int) -> dict:
+def run_end_to_end(epochs: int, threads: int) -> dict:
     """One `nc-mixup train` of E2E_CONFIG for `epochs` epochs in a fresh workdir.
 
     Returns the `images_per_sec` of the train lines after the first epoch ('ips'), the wall time
     and the CLI's exit status. The compilation cache is shared as in normal use (the first epoch,
-    which includes compilation, is not timed anyway).
+    which includes compilation, is not timed anyway). With fewer `threads` than cores the run is
+    pinned to that many cores, like the workers.
     """
     workdir = tempfile.mkdtemp(prefix="bench_e2e_")
     env = dict(os.environ)
@@ -343,7 +344,11 @@ def run_end_to_end(epochs: int) -> dict:
     ]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+        cores = set(sorted(os.sched_getaffinity(0))[:threads])
+        pin = (lambda: os.sched_setaffinity(0, cores)) if threads < (os.cpu_count() or 1) else None
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=pin
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"nc-mixup train failed ({proc.returncode}): {proc.stderr[-2000:]}")
         lines = [json.loads(x) for x in (pathlib.Path(workdir) / "metrics.jsonl").open()]
@@ -365,7 +370,7 @@ def run_group(group: str, rounds: int, steps: int, threads: int, e2e_epochs: int
     for r in range(rounds):
         order = workers if r % 2 == 0 else workers[::-1]
         if e2e_epochs and r % 2 == 1:  # end to end between the workers' turns, every other round
-            e2e_ips += run_end_to_end(e2e_epochs)["ips"]
+            e2e_ips += run_end_to_end(e2e_epochs, threads)["ips"]
         for w in order:
             jobs = w.info["jobs"]
             jobs = jobs[r % len(jobs) :] + jobs[: r % len(jobs)]
