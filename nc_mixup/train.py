@@ -854,13 +854,15 @@ class _Loop:
                     bar.set_postfix(loss=f"{self.last_train['loss']:.4f}")
                     self.timer.restart()
                 if step % spe == 0:  # end of an epoch
+                    paused = schedule.evaluate(step) or schedule.checkpoint(step)
                     if schedule.evaluate(step):
                         self.evaluate(step)
                     if schedule.checkpoint(step):
                         self.save(step)
+                    if paused:  # img/s leaves out evaluations and saves (which waited for
+                        self.timer.restart()  # every step in flight); otherwise keep timing
                     bar.close()
                     bar = None
-                    self.timer.restart()
         if bar is not None:
             bar.close()
         if not self.last_eval and run.main:  # nothing left to train: the run's last evaluation
