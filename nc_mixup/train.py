@@ -528,6 +528,16 @@ RUN_NEUTRAL_KEYS = (
     "eval_every_epochs",
     "checkpoint_every_epochs",
 )
+# Keys whose change no flag allows: the checkpoint's state or data position would not fit.
+STRUCTURAL_KEYS = (
+    "model.",
+    "optimizer.name",
+    "dataset.name",
+    "dataset.image_size",
+    "dataset.n_per_class",
+    "dataset.subset_seed",
+    "batch_size",
+)
 CONFIG_CHANGES_FILE = "config_changes.jsonl"
 
 
@@ -562,9 +572,9 @@ def _claim_workdir(run: _Run, resuming: bool, allow_config_change: bool) -> None
 
     A workdir belongs to one run: resuming with a config that differs in anything but
     RUN_NEUTRAL_KEYS raises ConfigError naming the keys, unless `allow_config_change` (e.g. to
-    extend num_epochs), in which case config.json keeps the original and the change is appended
-    to config_changes.jsonl. config.json of a run with a checkpoint is never rewritten; a workdir
-    without a checkpoint holds no run yet and starts over.
+    extend num_epochs; never for STRUCTURAL_KEYS), in which case config.json keeps the original
+    and the change is appended to config_changes.jsonl. config.json of a run with a checkpoint is
+    never rewritten; a workdir without a checkpoint holds no run yet and starts over.
     """
     path = run.workdir / CONFIG_FILE
     if resuming and path.exists():
@@ -573,6 +583,12 @@ def _claim_workdir(run: _Run, resuming: bool, allow_config_change: bool) -> None
         except (ValueError, OSError) as e:
             raise ConfigError(f"{path}: unreadable ({e}); refusing to resume over it") from None
         diff = config_differences(old, run.config)
+        structural = [k for k in diff if k.startswith(STRUCTURAL_KEYS)]
+        if structural and allow_config_change:
+            raise ConfigError(
+                f"{run.workdir} holds a run whose checkpoints do not fit a different "
+                f"{', '.join(structural)}; use a new workdir"
+            )
         if diff and not allow_config_change:
             keys = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in diff.items())
             raise ConfigError(

@@ -115,6 +115,12 @@ def test_extending_num_epochs_with_the_flag_is_recorded_not_overwritten(tmp_path
     assert (workdir / "config.json").read_text() == config_json
     changes = [json.loads(x) for x in (workdir / "config_changes.jsonl").read_text().splitlines()]
     assert changes == [{"changes": {"num_epochs": [2, 3]}}]
+    before = _snapshot(workdir)
+    with pytest.raises(ConfigError, match="model.width.*new workdir"):
+        train.train_and_evaluate(
+            _config(num_epochs=3, **{"model.width": 32}), workdir, allow_config_change=True
+        )
+    assert _snapshot(workdir) == before
 
 
 # -- validation of values (items 3 and 10)
