@@ -734,7 +734,17 @@ def _restore(
 class _Loop:
     """The training loop of one run: steps, and the periodic log / evaluate / save actions."""
 
-    def __init__(self, run, ckpt, writer, window, state, start, repl, data):
+    def __init__(
+        self,
+        run: _Run,
+        ckpt: Checkpointer,
+        writer: MetricsWriter,
+        window: _LogWindow,
+        state: TrainState,
+        start: int,
+        repl: jax.sharding.NamedSharding,
+        data: jax.sharding.NamedSharding,
+    ):
         self.run_, self.ckpt, self.writer, self.window = run, ckpt, writer, window
         self.state, self.step, self.start, self.saved_step = state, start, start, None
         if ckpt.latest_step() is not None:
