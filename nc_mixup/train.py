@@ -3,7 +3,7 @@
 Reading order: `TrainState`; `create_train_state` (model init, the fixed simplex-ETF classifier,
 the optimizer); `step_randomness` and `train_step` (the one place where mixup, the loss and the
 update meet: the loss is computed on the logits of the MIXED forward pass); `eval_step`; the
-loop's pieces (`_LogWindow`: every metric the step returns, averaged per log line; `Every` and
+loop's pieces (`LogWindow`: every metric the step returns, averaged per log line; `Every` and
 `Schedule`: when to log, evaluate and save; `StopRequest`: signals); `train_and_evaluate`, which
 runs `_setup` (checks and the initial state; writes nothing), `_claim_workdir` (a workdir belongs
 to one run), `_restore` and `_Loop.run` (batches prefetched on a background thread, the step,
@@ -21,14 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import math
 import os
-import pathlib
 import shutil
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -47,19 +42,25 @@ from nc_mixup import losses, mixup, optim, sharding
 from nc_mixup.checkpointing import CHECKPOINT_DIR, Checkpointer, rng_to_json
 from nc_mixup.config import ConfigError
 from nc_mixup.data.pipeline import Prefetcher
+from nc_mixup.loop import (
+    Every,
+    LogWindow,
+    Schedule,
+    StopRequest,
+    Timer,
+    TrainingDiverged,
+    progress_bar,
+    stop_now,
+)
 from nc_mixup.metrics_writer import MetricsWriter, is_local, read_metrics
 from nc_mixup.models import create_model
 from nc_mixup.models.conv import cpu_compiler_options
+from nc_mixup.workdir import CONFIG_FILE, check_workdir, claim_workdir, remove_orbax_leftovers
 
-CONFIG_FILE = "config.json"
 # Batches prepared ahead of the step on the background thread.
 PREFETCH_BATCHES = 2
 # Fallback of `stop_after_step` for callers that cannot pass it (reproduce's tests): deprecated.
 STOP_AFTER_STEP_ENV = "NC_MIXUP_STOP_AFTER_STEP"
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,158 +240,6 @@ def eval_batches(
 
 
 # --------------------------------------------------------------------------------------------
-# The loop's pieces: the metric window, the periodic schedule, the stop request
-
-
-class _LogWindow:
-    """Per-step train metrics since the last train line, summed on the host in float64.
-
-    Every key `train_step` returns is averaged over the window (a new metric needs no change
-    here). Windows end at global steps that are multiples of `log_every_steps` (and at the last
-    step), and a partial window is stored in checkpoints, so a resumed run writes the same lines.
-    """
-
-    def __init__(self, pending: Mapping[str, Any] | None = None):
-        pending = pending or {}
-        self.sums = {k: float(v) for k, v in pending.get("sums", {}).items()}
-        self.count = int(pending.get("count", 0))
-        self._device: list[dict[str, jax.Array]] = []
-
-    def add(self, metrics: dict[str, jax.Array]) -> None:
-        self._device.append(metrics)
-
-    def materialize(self) -> None:
-        """Fetches the queued device metrics (blocks) into the host sums; raises
-        TrainingDiverged at the first non-finite loss."""
-        queued, self._device = self._device, []
-        for m in jax.device_get(queued):
-            loss = float(m["loss"])
-            if not math.isfinite(loss):
-                raise TrainingDiverged(f"loss is {loss}")
-            for key, value in m.items():
-                self.sums[key] = self.sums.get(key, 0.0) + float(np.mean(value))
-            self.count += 1
-
-    def pending(self) -> dict[str, Any]:
-        """The partial window, as stored in a checkpoint's meta."""
-        self.materialize()
-        return {"sums": dict(self.sums), "count": self.count}
-
-    def pop(self) -> dict[str, float]:
-        """The window's mean of every metric; starts a new window."""
-        self.materialize()
-        out = {k: v / max(self.count, 1) for k, v in self.sums.items()}
-        self.sums, self.count = {}, 0
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class Every:
-    """When a periodic action (log, evaluate, checkpoint) is due: after global step s when
-    `every` > 0 divides s, when s is the last step `total`, or when s is in `also`.
-
-    big_vision's `itstime`, as one object per action, so the loop reads
-    `if schedule.log(step): ...`.
-    """
-
-    every: int
-    total: int
-    also: frozenset[int] = frozenset()
-
-    def __call__(self, step: int) -> bool:
-        return (
-            (self.every > 0 and step % self.every == 0) or step == self.total or step in self.also
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class Schedule:
-    """The run's periodic actions, in global steps (from the config's epochs and steps)."""
-
-    log: Every
-    evaluate: Every
-    checkpoint: Every
-
-    @classmethod
-    def from_config(cls, config: ml_collections.ConfigDict, steps_per_epoch: int) -> Schedule:
-        total = config.num_epochs * steps_per_epoch
-        snapshots = frozenset(e * steps_per_epoch for e in config.snapshot_epochs)
-        return cls(
-            log=Every(config.log_every_steps, total),
-            evaluate=Every(config.eval_every_epochs * steps_per_epoch, total),
-            checkpoint=Every(config.checkpoint_every_epochs * steps_per_epoch, total, snapshots),
-        )
-
-
-class StopRequest:
-    """SIGTERM/SIGINT handling: the step in flight finishes, a checkpoint is saved, the run exits.
-
-    `received` (a list the signal names are appended to) may be shared with a handler installed
-    earlier (the CLI installs one before its slow imports), so that no signal is lost. A second
-    signal of the same kind, once this handler ran, gets the default action (abort).
-    """
-
-    def __init__(self, received: list[str] | None = None):
-        self._received = received if received is not None else []
-        self._previous: dict[int, Any] = {}
-
-    @property
-    def reason(self) -> str | None:
-        """The first signal received ('SIGTERM' / 'SIGINT'), or None."""
-        return self._received[0] if self._received else None
-
-    def __enter__(self):
-        if _in_main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        self._received.append(signal.Signals(signum).name)
-        print(
-            f"\nnc-mixup train: received {self.reason}: finishing the current step, saving a "
-            "checkpoint (send again to abort without saving)",
-            file=sys.stderr,
-            flush=True,
-        )
-        signal.signal(signum, signal.SIG_DFL)
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _any_process(flag: bool) -> bool:
-    """True if `flag` is True in any process (a collective: all processes must call it)."""
-    if jax.process_count() == 1:
-        return flag
-    from jax.experimental import multihost_utils
-
-    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
-
-
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    """The epoch's progress bar: on a terminal only (disable=None), so logs stay readable."""
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        disable=None if enabled else True,
-        leave=False,
-        dynamic_ncols=True,
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # Setting a run up
 
 
@@ -429,7 +278,7 @@ def _setup(config: ml_collections.ConfigDict, workdir: epath.Path) -> _Run:
     from nc_mixup.data.pipeline import EpochIterator
 
     config_lib.validate(config)
-    _check_workdir(workdir)
+    check_workdir(workdir)
     try:
         mixup.resolve_layer(config.mixup.layer, create_model(config.model, 2).layer_names)
     except ValueError as e:
@@ -497,145 +346,6 @@ def _penultimate_width(model: nn.Module, image_shape: tuple[int, ...]) -> int:
     return int(shapes["params"]["classifier"]["kernel"].shape[0])
 
 
-def _check_workdir(workdir: epath.Path) -> None:
-    """ConfigError unless `workdir` is (or can become) a writable folder. Local paths only: a
-    temporary file is created and removed in it (or in its nearest existing parent)."""
-    if not is_local(workdir):
-        return
-    path = pathlib.Path(os.fspath(workdir))
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"workdir {path} is a file, not a folder")
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"workdir {path}: {existing} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".nc_mixup_write_test_", dir=existing)
-        os.close(fd)
-        os.remove(probe)
-    except OSError as e:
-        raise ConfigError(f"workdir {path}: {existing} is not writable ({e.strerror})") from None
-
-
-# Keys a rerun may change without changing what is trained (where the data is read from, how
-# often things are logged, evaluated and saved), and the free-form 'meta' section.
-RUN_NEUTRAL_KEYS = (
-    "dataset.data_dir",
-    "dataset.raw_dir",
-    "dataset.source",
-    "log_every_steps",
-    "eval_every_epochs",
-    "checkpoint_every_epochs",
-)
-# Keys whose change no flag allows: the checkpoint's state or data position would not fit.
-STRUCTURAL_KEYS = (
-    "model.",
-    "optimizer.name",
-    "dataset.name",
-    "dataset.image_size",
-    "dataset.n_per_class",
-    "dataset.subset_seed",
-    "batch_size",
-)
-CONFIG_CHANGES_FILE = "config_changes.jsonl"
-
-
-def config_differences(
-    old: ml_collections.ConfigDict, new: ml_collections.ConfigDict
-) -> dict[str, tuple[Any, Any]]:
-    """{dotted key: (old value, new value)} for the keys (not run-length neutral) that differ."""
-    flat_old = _flatten(json.loads(config_lib.to_json(old)))
-    flat_new = _flatten(json.loads(config_lib.to_json(new)))
-    out = {}
-    for key in sorted(set(flat_old) | set(flat_new)):
-        if key in RUN_NEUTRAL_KEYS or key.startswith("meta."):
-            continue
-        a, b = flat_old.get(key), flat_new.get(key)
-        if a != b:
-            out[key] = (a, b)
-    return out
-
-
-def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _claim_workdir(run: _Run, resuming: bool, allow_config_change: bool) -> None:
-    """Makes sure `run.workdir` belongs to this config, then writes config.json if it is new.
-
-    A workdir belongs to one run: resuming with a config that differs in anything but
-    RUN_NEUTRAL_KEYS raises ConfigError naming the keys, unless `allow_config_change` (e.g. to
-    extend num_epochs; never for STRUCTURAL_KEYS), in which case config.json keeps the original
-    and the change is appended to config_changes.jsonl. config.json of a run with a checkpoint is
-    never rewritten; a workdir without a checkpoint holds no run yet and starts over.
-    """
-    path = run.workdir / CONFIG_FILE
-    if resuming and path.exists():
-        try:
-            old = config_lib.from_json(path.read_text())
-        except (ValueError, OSError) as e:
-            raise ConfigError(f"{path}: unreadable ({e}); refusing to resume over it") from None
-        diff = config_differences(old, run.config)
-        structural = [k for k in diff if k.startswith(STRUCTURAL_KEYS)]
-        if structural and allow_config_change:
-            raise ConfigError(
-                f"{run.workdir} holds a run whose checkpoints do not fit a different "
-                f"{', '.join(structural)}; use a new workdir"
-            )
-        if diff and not allow_config_change:
-            keys = ", ".join(f"{k} ({a!r} -> {b!r})" for k, (a, b) in diff.items())
-            raise ConfigError(
-                f"{run.workdir} holds a run with a different config: {keys}. Use a new workdir, "
-                "or --allow-config-change to continue this run under the new settings"
-            )
-        if diff and run.main:
-            record = {"changes": {k: [a, b] for k, (a, b) in diff.items()}}
-            line = json.dumps(record, default=list) + "\n"
-            changes = run.workdir / CONFIG_CHANGES_FILE
-            previous = changes.read_text() if changes.exists() else ""
-            changes.write_text(previous + line)
-            print(
-                f"nc-mixup train: note: continuing under changed config ({', '.join(diff)}); "
-                f"recorded in {changes}, {path} is unchanged",
-                file=sys.stderr,
-            )
-        return
-    if run.main:
-        _write_config(run.workdir, run.config)
-
-
-def _write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
-    """WORKDIR/config.json, written atomically: locally through a temporary file and a rename;
-    elsewhere (gs://) directly, since an object appears only once its upload is complete and
-    object stores rename by copying."""
-    text = config_lib.to_json(config)
-    path = workdir / CONFIG_FILE
-    if not is_local(path):
-        path.write_text(text)
-        return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _remove_orbax_leftovers(workdir: epath.Path) -> None:
-    """Deletes the temporary folders of checkpoint saves that were aborted (a second Ctrl-C):
-    orbax never resumes or cleans them, and a complete checkpoint is never such a folder."""
-    directory = workdir / CHECKPOINT_DIR
-    if not is_local(directory) or not directory.is_dir():
-        return
-    for child in directory.iterdir():
-        if ".orbax-checkpoint-tmp" in child.name and child.is_dir():
-            shutil.rmtree(os.fspath(child), ignore_errors=True)
-
-
 # --------------------------------------------------------------------------------------------
 # The loop
 
@@ -681,13 +391,19 @@ def _train(
     repl, data = sharding.replicated_sharding(run.mesh), sharding.batch_sharding(run.mesh)
     if run.main:
         workdir.mkdir(parents=True, exist_ok=True)
-        _remove_orbax_leftovers(workdir)
+        remove_orbax_leftovers(workdir)
     snapshot_steps = [e * spe for e in config.snapshot_epochs]
     ckpt = Checkpointer(workdir, snapshot_steps=snapshot_steps)
     writer, loop = None, None
     try:
         resuming = ckpt.latest_step() is not None
-        _claim_workdir(run, resuming, allow_config_change)
+        claim_workdir(
+            workdir,
+            config,
+            resuming=resuming,
+            allow_config_change=allow_config_change,
+            main=run.main,
+        )
         writer = MetricsWriter(workdir, enabled=run.main)
         state, start, window = _restore(run, ckpt, writer, repl)
         loop = _Loop(run, ckpt, writer, window, state, start, repl, data)
@@ -704,14 +420,14 @@ def _train(
 
 def _restore(
     run: _Run, ckpt: Checkpointer, writer: MetricsWriter, repl: Any
-) -> tuple[TrainState, int, _LogWindow]:
+) -> tuple[TrainState, int, LogWindow]:
     """(state, start step, log window): from the latest checkpoint, or the initial ones (then
     the metrics of an earlier attempt that saved no checkpoint are dropped)."""
     state = run.state
     latest = ckpt.latest_step()
     if latest is None:
         writer.truncate_after(0)
-        return state, 0, _LogWindow()
+        return state, 0, LogWindow()
     variables, train, meta = ckpt.restore(
         latest,
         {"params": state.params, "batch_stats": state.batch_stats},
@@ -728,7 +444,7 @@ def _restore(
     writer.truncate_after(start)
     if run.main:
         print(f"nc-mixup train: resuming from step {start} ({run.workdir})", file=sys.stderr)
-    return state, start, _LogWindow(meta.get("log_window"))
+    return state, start, LogWindow(meta.get("log_window"))
 
 
 class _Loop:
@@ -739,7 +455,7 @@ class _Loop:
         run: _Run,
         ckpt: Checkpointer,
         writer: MetricsWriter,
-        window: _LogWindow,
+        window: LogWindow,
         state: TrainState,
         start: int,
         repl: jax.sharding.NamedSharding,
@@ -765,7 +481,7 @@ class _Loop:
         )
         self.last_train: dict[str, Any] = {}
         self.last_eval: dict[str, Any] = {}
-        self.timer = _Timer()
+        self.timer = Timer()
 
     # -- periodic actions
 
@@ -854,7 +570,7 @@ class _Loop:
                 requested = stop.reason is not None or (
                     step == stop_after_step and step > self.start
                 )
-                if _stop_now(requested, step, run.config.log_every_steps):
+                if stop_now(requested, step, run.config.log_every_steps):
                     if self.saved_step != step:
                         self.save(step)
                     summary["interrupted"] = True
@@ -863,7 +579,7 @@ class _Loop:
                 if bar is None:
                     epoch = step // spe
                     desc = f"epoch {epoch + 1}/{run.config.num_epochs}"
-                    bar = _progress(spe, step - epoch * spe, desc, run.main)
+                    bar = progress_bar(spe, step - epoch * spe, desc, run.main)
                 if compiled is None:  # ahead of time, so throughput excludes compilation
                     t0 = time.perf_counter()
                     compiled = self.p_train_step.lower(self.state, batch, self.train_rng).compile()
@@ -908,27 +624,6 @@ def _replicated_key(key_data: list[int], repl: jax.sharding.NamedSharding) -> ja
     """The PRNG key with `key_data` on every device of the mesh (all processes)."""
     data = np.asarray(key_data, np.uint32)
     return jax.jit(jax.random.wrap_key_data, out_shardings=repl)(data)
-
-
-def _stop_now(requested: bool, step: int, log_every_steps: int) -> bool:
-    """Whether to stop before this step. Several processes agree at log steps (a collective),
-    so that they all stop after the same step; a single process stops at once."""
-    if jax.process_count() == 1:
-        return requested
-    return step % log_every_steps == 0 and _any_process(requested)
-
-
-class _Timer:
-    """Wall time and steps since the last restart, for images/sec."""
-
-    def __init__(self):
-        self.restart()
-
-    def restart(self) -> None:
-        self.start, self.steps = time.perf_counter(), 0
-
-    def rate(self, batch_size: int) -> float:
-        return self.steps * batch_size / max(time.perf_counter() - self.start, 1e-9)
 
 
 def _diverged(error: TrainingDiverged, step: int, ckpt: Checkpointer) -> TrainingDiverged:
@@ -989,7 +684,11 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> LoadedRun:
 
 
 __all__ = [
+    "CONFIG_FILE",
+    "Every",
     "LoadedRun",
+    "LogWindow",
+    "Schedule",
     "StopRequest",
     "TrainState",
     "TrainingDiverged",

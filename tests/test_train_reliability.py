@@ -9,6 +9,7 @@ import pytest
 
 from nc_mixup import cli, train
 from nc_mixup import config as config_lib
+from nc_mixup import workdir as workdir_lib
 from nc_mixup.config import ConfigError
 from nc_mixup.metrics_writer import read_metrics
 
@@ -176,7 +177,7 @@ def test_a_workdir_that_is_not_writable_exits_2(tmp_path, capsys, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(train.tempfile, "mkstemp", refuse)  # root ignores permission bits
+    monkeypatch.setattr(workdir_lib.tempfile, "mkstemp", refuse)  # root ignores permission bits
     code, err = _cli(_argv(tmp_path / "w"), capsys)
     assert code == 2 and "not writable" in _one_line_error(err) and str(tmp_path) in err
 
