@@ -2,12 +2,12 @@
 
 Reading order: `TrainState`; `create_train_state` (model init, the fixed simplex-ETF classifier,
 the optimizer); `step_randomness` and `train_step` (the one place where mixup, the loss and the
-update meet: the loss is computed on the logits of the MIXED forward pass); `eval_step`; the
-loop's pieces (`LogWindow`: every metric the step returns, averaged per log line; `Every` and
-`Schedule`: when to log, evaluate and save; `StopRequest`: signals); `train_and_evaluate`, which
-runs `_setup` (checks and the initial state; writes nothing), `_claim_workdir` (a workdir belongs
-to one run), `_restore` and `_Loop.run` (batches prefetched on a background thread, the step,
-the periodic actions); `load_run`.
+update meet: the loss is computed on the logits of the MIXED forward pass); `eval_step`;
+`train_and_evaluate`, which runs `_setup` (checks and the initial state; writes nothing),
+`claim_workdir` (a workdir belongs to one run: nc_mixup.workdir), `_restore` and `_Loop.run`
+(batches prefetched on a background thread, the step, and the periodic log / evaluate / save
+actions, scheduled by nc_mixup.loop's `Every`); `load_run`. The loop's parts (the metric window,
+the schedule, the stop request) are in nc_mixup.loop.
 
 Randomness is explicit: `jax.random.key(config.seed)` splits into an init key and a train key,
 and step s uses `fold_in(train_key, s)`, so a resumed run draws exactly what an uninterrupted one
