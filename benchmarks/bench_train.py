@@ -23,6 +23,12 @@ How it measures (the machine is shared, so only side-by-side ratios mean much):
     python benchmarks/bench_train.py                   # everything (a few minutes on 2 cores)
     python benchmarks/bench_train.py --only mlp        # one group: mlp | wrn | conv
     python benchmarks/bench_train.py --json out.json   # also write the numbers
+
+The mlp group also has an end-to-end row (issue 14), "nc-mixup train (end to end)": each round
+runs `nc-mixup train` on experiments/configs/mlp_fashion_mnist.py (real FashionMNIST, batch 256,
+input mixup) for `--e2e-epochs` epochs in a fresh workdir, between the workers' turns, and takes
+the `images_per_sec` of its metrics.jsonl lines after the first epoch (data gathering, device
+transfer, logging and the step: what a user gets). Its ratio is against the same PyTorch step.
 """
 
 from __future__ import annotations
@@ -32,9 +38,11 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -53,6 +61,8 @@ CONV_REFERENCES = {"3x3 dW": "3x3 dW nn.Conv", "1x1/2 dW": "1x1/2 dW nn.Conv"}
 BATCH = {"mlp": 256, "wrn": 128, "conv": 128}
 # --primary-only: each worker builds only its main job, so its peak RSS is one model's
 PRIMARY_ONLY = os.environ.get("BENCH_TRAIN_PRIMARY_ONLY") == "1"
+E2E_JOB = "nc-mixup train (end to end)"
+E2E_CONFIG = "experiments/configs/mlp_fashion_mnist.py"
 
 
 def _rss_mb() -> float:
@@ -307,7 +317,48 @@ class Worker:
         return rss
 
 
-def run_group(group: str, rounds: int, steps: int, threads: int) -> dict:
+def run_end_to_end(epochs: int, threads: int) -> dict:
+    """One `nc-mixup train` of E2E_CONFIG for `epochs` epochs in a fresh workdir.
+
+    Returns the `images_per_sec` of the train lines after the first epoch ('ips'), the wall time
+    and the CLI's exit status. The compilation cache is shared as in normal use (the first epoch,
+    which includes compilation, is not timed anyway). With fewer `threads` than cores the run is
+    pinned to that many cores, like the workers.
+    """
+    workdir = tempfile.mkdtemp(prefix="bench_e2e_")
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    cmd = [
+        sys.executable,
+        "-m",
+        "nc_mixup",
+        "train",
+        "--config",
+        E2E_CONFIG,
+        "--workdir",
+        workdir,
+        f"--config.num_epochs={epochs}",
+        "--config.log_every_steps=20",
+        "--config.snapshot_epochs=",
+    ]
+    t0 = time.perf_counter()
+    try:
+        cores = set(sorted(os.sched_getaffinity(0))[:threads])
+        pin = (lambda: os.sched_setaffinity(0, cores)) if threads < (os.cpu_count() or 1) else None
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=pin
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"nc-mixup train failed ({proc.returncode}): {proc.stderr[-2000:]}")
+        lines = [json.loads(x) for x in (pathlib.Path(workdir) / "metrics.jsonl").open()]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ips = [r["images_per_sec"] for r in lines if "images_per_sec" in r and r["epoch"] > 1]
+    return {"ips": ips, "wall_s": time.perf_counter() - t0}
+
+
+def run_group(group: str, rounds: int, steps: int, threads: int, e2e_epochs: int = 0) -> dict:
     kinds, reference = GROUPS[group]
     print(f"\n--- {group}: starting {', '.join(kinds)}", flush=True)
     workers = [Worker(k, threads) for k in kinds]
@@ -315,8 +366,11 @@ def run_group(group: str, rounds: int, steps: int, threads: int) -> dict:
     for w in workers:
         for job in w.info["jobs"]:
             times[job] = {"wall": [], "cpu": []}
+    e2e_ips: list[float] = []
     for r in range(rounds):
         order = workers if r % 2 == 0 else workers[::-1]
+        if e2e_epochs and r % 2 == 1:  # end to end between the workers' turns, every other round
+            e2e_ips += run_end_to_end(e2e_epochs, threads)["ips"]
         for w in order:
             jobs = w.info["jobs"]
             jobs = jobs[r % len(jobs) :] + jobs[: r % len(jobs)]
@@ -341,6 +395,22 @@ def run_group(group: str, rounds: int, steps: int, threads: int) -> dict:
                 "peak_rss_mb": rss,
                 "versions": w.info["versions"],
             }
+    if e2e_ips:
+        med, best = statistics.median(e2e_ips), max(e2e_ips)
+        batch = BATCH[group]
+        result["jobs"][E2E_JOB] = {
+            "worker": "nc-mixup train",
+            "median_s": batch / med,
+            "best_s": batch / best,
+            "cpu_median_s": float("nan"),
+            "n": len(e2e_ips),
+            "compile_s": None,
+            "first_step_s": None,
+            "peak_rss_mb": float("nan"),
+            "images_per_sec": e2e_ips,
+            "versions": {},
+        }
+    result["load_average"] = os.getloadavg()
     _print_group(group, result)
     return result
 
@@ -378,6 +448,9 @@ def _print_group(group: str, result: dict) -> None:
         "(ratio = reference time / job time: > 1 means faster than the reference; "
         "RSS is per worker process)"
     )
+    load = result.get("load_average")
+    if load:
+        print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,6 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=0, help="timed steps per turn (0: per group)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json", type=pathlib.Path)
+    p.add_argument(
+        "--e2e-epochs",
+        type=int,
+        default=2,
+        help="epochs of each end-to-end `nc-mixup train` run in the mlp group (0: no such row)",
+    )
     p.add_argument(
         "--primary-only",
         action="store_true",
@@ -403,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for group in args.only or list(GROUPS):
         steps = args.steps or {"mlp": 10, "wrn": 2, "conv": 3}[group]
-        results[group] = run_group(group, args.rounds, steps, args.threads)
+        e2e = args.e2e_epochs if group == "mlp" else 0
+        results[group] = run_group(group, args.rounds, steps, args.threads, e2e)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

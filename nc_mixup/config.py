@@ -5,9 +5,14 @@ A config file is Python with `get_config(arg=None)` returning an `ml_collections
 from `default_config()` and change what differs; keys a file leaves out take the defaults below,
 keys the defaults do not know are an error (typos), except under the free-form `meta` section.
 
+The `model` section is `name` plus the keys of that model (nc_mixup.models: its Module's fields,
+with their defaults); keys of other models are unknown keys. Overriding `model.name` on the
+command line starts that section from the new model's defaults.
+
 Command-line overrides are coerced to the type of the value they replace (bool, int, float, str,
-tuple); `mixup.layer` takes an int or a layer name. Every problem raises
-`nc_mixup.cli.UsageError` naming the offending key (the CLI prints it and exits 2).
+tuple); `mixup.layer` takes an int or a layer name. Every value must be finite. Every problem
+raises `ConfigError` (a ValueError) naming the offending key, or the config file and line; the
+CLI prints it as one line and exits 2.
 """
 
 from __future__ import annotations
@@ -15,17 +20,24 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import math
 import pathlib
+import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import ml_collections
 
-from nc_mixup.cli import UsageError
+
+class ConfigError(ValueError):
+    """Bad user input to a run (a config key, a config file, a workdir): one line naming it.
+
+    The library raises it; only the CLI turns it into exit status 2.
+    """
+
 
 DATASET_NAMES = ("fashion_mnist", "mnist", "cifar10", "cifar100", "svhn_cropped")
 DATA_SOURCES = ("auto", "tfds", "raw")
-MODEL_NAMES = ("mlp", "cnn", "wide_resnet", "vit")
 LOSS_NAMES = ("ce", "mse")
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw")
 DECAY_MASKS = ("all", "no_classifier_bias", "deit")  # see nc_mixup/decay_mask.py
@@ -58,17 +70,11 @@ def default_config() -> ml_collections.ConfigDict:
     c.augment.crop_padding = 0  # pad by this many black pixels, random crop back; 0 = off
     c.augment.flip = False  # random horizontal flip
 
+    # The model: `name` (a key of nc_mixup.models.MODELS) and that model's own keys, whose
+    # defaults are its Module's fields (e.g. mlp: width 1024, depth 3; wide_resnet: depth 40,
+    # widen 10, dropout 0.0), filled in when the config is resolved (`resolve_model`).
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
-    c.model.width = 1024  # mlp: hidden units; cnn: first-stage channels; vit: embedding width
-    c.model.depth = 3  # mlp: hidden layers; cnn: stages; wide_resnet: 6n+4; vit: blocks
-    c.model.widen = 10  # wide_resnet widening factor
-    c.model.dropout = 0.0  # wide_resnet, vit
-    c.model.patch_size = 4  # vit
-    c.model.num_heads = 12  # vit
-    c.model.mlp_dim = 3072  # vit
-    c.model.norm = "none"  # cnn: "none" | "batch" (BatchNorm after each convolution)
-    c.model.dense = 0  # cnn: > 0 = a Dense penultimate layer of that width instead of pooling
 
     c.mixup = ml_collections.ConfigDict()
     c.mixup.alpha = 1.0  # lambda ~ Beta(alpha, alpha); 0 disables mixup
@@ -128,28 +134,89 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
         if candidate.exists():
             path = candidate
     if not path.is_file():
-        raise UsageError(f"config file not found: {path_str}")
+        raise ConfigError(f"config file not found: {path_str}")
     module_spec = importlib.util.spec_from_file_location(f"_nc_mixup_config_{path.stem}", path)
     if module_spec is None or module_spec.loader is None:
-        raise UsageError(f"cannot load config file {path}")
+        raise ConfigError(f"cannot load config file {path}")
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    try:
+        module_spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ConfigError(f"config file {path}, line {e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 - any error of the user's file, named with its line
+        raise ConfigError(_user_code_error(path, "loading it", e)) from None
     if not hasattr(module, "get_config"):
-        raise UsageError(f"config file {path} has no get_config(arg=None)")
+        raise ConfigError(f"config file {path} has no get_config(arg=None)")
     try:
         cfg = module.get_config(arg) if arg is not None else module.get_config()
-    except (ValueError, KeyError) as e:
-        raise UsageError(f"config file {path} with arg {arg!r}: {e}") from e
+    except ConfigError as e:
+        raise ConfigError(f"config file {path} with arg {arg!r}: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(_user_code_error(path, f"get_config({arg!r})", e)) from None
+    if not isinstance(cfg, Mapping) and not hasattr(cfg, "to_dict"):
+        raise ConfigError(
+            f"config file {path}: get_config({arg!r}) returned {type(cfg).__name__}, "
+            "expected an ml_collections.ConfigDict"
+        )
     return merge_onto_defaults(cfg, source=str(path))
 
 
-def merge_onto_defaults(cfg: Mapping[str, Any] | Any, source: str = "config") -> Any:
-    """`cfg` (ConfigDict or nested dict) on top of the defaults, types coerced, validated."""
+def _user_code_error(path: pathlib.Path, doing: str, error: BaseException) -> str:
+    """'config file F, line N: while D: ErrorType: message' (the deepest frame in F)."""
+    line = None
+    for frame in traceback.extract_tb(error.__traceback__):
+        if pathlib.Path(frame.filename).resolve() == path.resolve():
+            line = frame.lineno
+    where = f", line {line}" if line is not None else ""
+    message = str(error).splitlines()[0] if str(error) else ""
+    return f"config file {path}{where}: {doing} raised {type(error).__name__}: {message}"
+
+
+def merge_onto_defaults(
+    cfg: Mapping[str, Any] | Any, source: str = "config", *, legacy_model_keys: bool = False
+) -> Any:
+    """`cfg` (ConfigDict or nested dict) on top of the defaults, types coerced, validated.
+
+    `legacy_model_keys`: drop `model` keys the named model does not have (a config.json of the
+    time when one flat `model` section served every architecture) instead of refusing them.
+    """
     values = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
+    values = dict(values)
+    model = values.pop("model", None)
     merged = default_config().to_dict()
     _merge(merged, values, prefix="", source=source)
+    merged["model"] = resolve_model(model or {}, source, drop_unknown=legacy_model_keys)
     validate(merged)
     return ml_collections.ConfigDict(merged)
+
+
+def resolve_model(
+    model: Mapping[str, Any] | Any, source: str = "config", *, drop_unknown: bool = False
+) -> dict[str, Any]:
+    """A `model` section with every key of its model: the model's defaults (from its Module,
+    nc_mixup.models) overlaid with `model`'s values, coerced to the defaults' types."""
+    from nc_mixup.models import MODELS, model_defaults
+
+    values = model.to_dict() if hasattr(model, "to_dict") else dict(model)
+    name = values.get("name", default_config().model.name)
+    if name not in MODELS:
+        raise ConfigError(
+            f"invalid value for config key 'model.name': {name!r} "
+            f"(expected one of {', '.join(MODELS)})"
+        )
+    resolved = {"name": name, **model_defaults(name)}
+    for key, value in values.items():
+        if key == "name":
+            continue
+        if key not in resolved:
+            if drop_unknown:
+                continue
+            raise ConfigError(
+                f"unknown config key 'model.{key}' (in {source}): model {name!r} has "
+                f"{', '.join(k for k in resolved if k != 'name')}"
+            )
+        resolved[key] = _coerce(f"model.{key}", value, resolved[key])
+    return resolved
 
 
 def _merge(into: dict, values: Mapping[str, Any], prefix: str, source: str) -> None:
@@ -159,10 +226,10 @@ def _merge(into: dict, values: Mapping[str, Any], prefix: str, source: str) -> N
             into[key] = value
             continue
         if key not in into:
-            raise UsageError(f"unknown config key '{full}' (in {source})")
+            raise ConfigError(f"unknown config key '{full}' (in {source})")
         if isinstance(into[key], dict):
             if not isinstance(value, Mapping):
-                raise UsageError(f"config key '{full}' is a section, got {value!r}")
+                raise ConfigError(f"config key '{full}' is a section, got {value!r}")
             _merge(into[key], value, prefix=f"{full}.", source=source)
         else:
             into[key] = _coerce(full, value, into[key])
@@ -179,7 +246,7 @@ def parse_overrides(extra: Iterable[str]) -> list[tuple[str, str]]:
     while i < len(words):
         word = words[i]
         if not word.startswith("--config."):
-            raise UsageError(f"unrecognized argument: {word}")
+            raise ConfigError(f"unrecognized argument: {word}")
         body = word[len("--config.") :]
         if "=" in body:
             key, value = body.split("=", 1)
@@ -187,9 +254,9 @@ def parse_overrides(extra: Iterable[str]) -> list[tuple[str, str]]:
             key, value = body, words[i + 1]
             i += 1
         else:
-            raise UsageError(f"config override '{body}' has no value (use --config.{body}=VALUE)")
+            raise ConfigError(f"config override '{body}' has no value (use --config.{body}=VALUE)")
         if not key:
-            raise UsageError(f"empty config key in {word!r}")
+            raise ConfigError(f"empty config key in {word!r}")
         pairs.append((key, value))
         i += 1
     return pairs
@@ -208,10 +275,20 @@ def apply_overrides(
     if items and isinstance(items[0], str):
         items = parse_overrides(items)  # type: ignore[arg-type]
     values = config.to_dict()
+    values["model"] = resolve_model(values.get("model", {}))
+    # A new model.name starts from that model's defaults; the other model.* overrides of the
+    # same call apply on top (whatever their order).
     for key, raw in items:
+        if key == "model.name":
+            name = raw.strip() if isinstance(raw, str) else raw
+            if name != values["model"]["name"]:
+                values["model"] = resolve_model({"name": name})
+    for key, raw in items:
+        if key == "model.name":
+            continue
         parent, leaf = _locate(values, key)
         if leaf in parent and isinstance(parent[leaf], dict):
-            raise UsageError(f"config key '{key}' is a section, not a value")
+            raise ConfigError(f"config key '{key}' is a section, not a value")
         current = parent.get(leaf)
         value = _parse_string(key, raw, current) if isinstance(raw, str) else raw
         parent[leaf] = _coerce(key, value, current)
@@ -225,12 +302,12 @@ def _locate(values: dict, key: str) -> tuple[dict, str]:
     for i, part in enumerate(parts[:-1]):
         sub = node.get(part)
         if not isinstance(sub, dict):
-            raise UsageError(f"unknown config key '{key}'")
+            raise ConfigError(f"unknown config key '{key}'")
         node = sub
         if ".".join(parts[: i + 1]) in _FREE_FORM:
             return _free_form_parent(node, parts[i + 1 :], key)
     if parts[-1] not in node:
-        raise UsageError(f"unknown config key '{key}'")
+        raise ConfigError(f"unknown config key '{key}'")
     return node, parts[-1]
 
 
@@ -238,7 +315,7 @@ def _free_form_parent(node: dict, parts: list[str], key: str) -> tuple[dict, str
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise UsageError(f"config key '{key}': '{part}' is a value, not a section")
+            raise ConfigError(f"config key '{key}': '{part}' is a value, not a section")
     return node, parts[-1]
 
 
@@ -256,19 +333,19 @@ def _parse_string(key: str, raw: str, current: Any) -> Any:
             return True
         if low in ("false", "0", "no", "off"):
             return False
-        raise UsageError(f"invalid value for config key '{key}': {raw!r} is not a bool")
+        raise ConfigError(f"invalid value for config key '{key}': {raw!r} is not a bool")
     if isinstance(current, int):
         try:
             return int(text)
         except ValueError:
-            raise UsageError(
+            raise ConfigError(
                 f"invalid value for config key '{key}': {raw!r} is not an int"
             ) from None
     if isinstance(current, float):
         try:
             return float(text)
         except ValueError:
-            raise UsageError(
+            raise ConfigError(
                 f"invalid value for config key '{key}': {raw!r} is not a number"
             ) from None
     if isinstance(current, tuple | list):
@@ -278,7 +355,7 @@ def _parse_string(key: str, raw: str, current: Any) -> Any:
             try:
                 parsed = ast.literal_eval(text)
             except (ValueError, SyntaxError):
-                raise UsageError(
+                raise ConfigError(
                     f"invalid value for config key '{key}': {raw!r} is not a tuple"
                 ) from None
             return tuple(parsed) if isinstance(parsed, tuple | list) else (parsed,)
@@ -296,14 +373,14 @@ def _parse_scalar(text: str) -> Any:
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
-    """`value` as the type of `default` (int -> float, list -> tuple); UsageError if impossible."""
-    bad = UsageError(
+    """`value` as the type of `default` (int -> float, list -> tuple); ConfigError if impossible."""
+    bad = ConfigError(
         f"invalid value for config key '{key}': {value!r} "
         f"(expected {type(default).__name__}, like the default {default!r})"
     )
     if key in _INT_OR_STR:
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise UsageError(f"invalid value for config key '{key}': {value!r} (int or name)")
+            raise ConfigError(f"invalid value for config key '{key}': {value!r} (int or name)")
         return value
     if default is None:
         return value
@@ -337,8 +414,9 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
 
 
 def validate(config: Mapping[str, Any] | Any) -> None:
-    """Checks names and ranges of every key; raises UsageError naming the first bad key."""
+    """Checks names and ranges of every key; raises ConfigError naming the first bad key."""
     c = config.to_dict() if hasattr(config, "to_dict") else config
+    _check_finite(c, "")
 
     def get(key: str) -> Any:
         node = c
@@ -347,7 +425,7 @@ def validate(config: Mapping[str, Any] | Any) -> None:
         return node
 
     def fail(key: str, why: str) -> None:
-        raise UsageError(f"invalid value for config key '{key}': {get(key)!r} ({why})")
+        raise ConfigError(f"invalid value for config key '{key}': {get(key)!r} ({why})")
 
     def one_of(key: str, names: tuple[str, ...]) -> None:
         if get(key) not in names:
@@ -364,19 +442,14 @@ def validate(config: Mapping[str, Any] | Any) -> None:
 
     at_least("augment.crop_padding", 0)
 
-    one_of("model.name", MODEL_NAMES)
-    one_of("model.norm", ("none", "batch"))
-    at_least("model.dense", 0)
-    for key in ("model.width", "model.depth", "model.widen", "model.patch_size"):
-        at_least(key, 1)
-    at_least("model.num_heads", 1)
-    at_least("model.mlp_dim", 1)
-    if not 0.0 <= get("model.dropout") < 1.0:
-        fail("model.dropout", "must be in [0, 1)")
-    if get("model.name") == "wide_resnet" and (get("model.depth") - 4) % 6:
-        fail("model.depth", "wide_resnet depth must be 6n + 4, e.g. 16, 28 or 40")
-    if get("model.name") == "vit" and get("model.width") % get("model.num_heads"):
-        fail("model.width", f"vit width must be divisible by num_heads={get('model.num_heads')}")
+    from nc_mixup.models import model_config_problems
+
+    for key, why in model_config_problems(get("model")):
+        node = get("model")
+        shown = repr(node[key]) if key in node else "(not set)"
+        if why.startswith("unknown key"):
+            raise ConfigError(f"unknown config key 'model.{key}': {why}")
+        raise ConfigError(f"invalid value for config key 'model.{key}': {shown} ({why})")
 
     at_least("mixup.alpha", 0.0)
     layer = get("mixup.layer")
@@ -413,6 +486,23 @@ def validate(config: Mapping[str, Any] | Any) -> None:
         fail("snapshot_epochs", "must be non-negative integer epochs")
 
 
+def _check_finite(tree: Mapping[str, Any], prefix: str) -> None:
+    """ConfigError naming the first key (outside 'meta') holding NaN or an infinity."""
+    for key, value in tree.items():
+        full = f"{prefix}{key}"
+        if full in _FREE_FORM:
+            continue
+        if isinstance(value, Mapping):
+            _check_finite(value, f"{full}.")
+            continue
+        values = value if isinstance(value, tuple | list) else (value,)
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(
+                    f"invalid value for config key '{full}': {value!r} (must be finite)"
+                )
+
+
 # --------------------------------------------------------------------------------------------
 # JSON
 
@@ -424,4 +514,4 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 def from_json(text: str) -> ml_collections.ConfigDict:
     """Inverse of `to_json` (lists become tuples again where the defaults have tuples)."""
-    return merge_onto_defaults(json.loads(text), source="config.json")
+    return merge_onto_defaults(json.loads(text), source="config.json", legacy_model_keys=True)

@@ -2,7 +2,9 @@
 
 Only process 0 writes (`enabled=False` elsewhere makes every call a no-op). On resume,
 `truncate_after(step)` drops records of steps after the restored checkpoint (logged after it by a
-run that died), so the resumed file reads as one uninterrupted run.
+run that died) from metrics.jsonl and, through tensorboardX's `purge_step`, from TensorBoard, so
+both read as one uninterrupted run. A line that is not JSON (a torn write) is skipped with a
+warning naming the file and line, and dropped at the next truncation.
 
 The workdir may be local or a URL such as gs://bucket/run (`etils.epath`):
 - local: each record is appended to metrics.jsonl and flushed as it is written, so a killed run
@@ -23,6 +25,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,8 +50,28 @@ def is_local(path: str | os.PathLike) -> bool:
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of WORKDIR/metrics.jsonl (empty if there is none)."""
-    return [json.loads(line) for line in _read_lines(epath.Path(workdir) / METRICS_FILE)]
+    """All records of WORKDIR/metrics.jsonl (empty if there is none); lines that are not a JSON
+    object are skipped with a warning naming the file and line."""
+    return _parse_lines(
+        epath.Path(workdir) / METRICS_FILE, _read_lines(epath.Path(workdir) / METRICS_FILE)
+    )
+
+
+def _parse_lines(path: epath.Path, lines: list[str]) -> list[dict[str, Any]]:
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            print(
+                f"nc-mixup: warning: {path}, line {number}: not a JSON record, skipped",
+                file=sys.stderr,
+            )
+            continue
+        records.append(record)
+    return records
 
 
 def _read_lines(path: epath.Path) -> list[str]:
@@ -97,6 +120,7 @@ class MetricsWriter:
         self._file = None
         self._lines: list[str] = []  # buffered mode: the whole metrics.jsonl
         self._tb_local: str | None = None  # buffered mode: where TensorBoard events are written
+        self._purge_step: int | None = None  # TensorBoard events from this step on are dropped
         if enabled:
             self.workdir.mkdir(parents=True, exist_ok=True)
             if self.buffered:
@@ -111,7 +135,12 @@ class MetricsWriter:
                 logdir = self._tb_local
             else:
                 logdir = str(self.workdir / TENSORBOARD_DIR)
-            self._tb = _import_summary_writer()(logdir)
+            # A unique file name: tensorboardX names event files by the second and the host, so
+            # a writer opened in the same second as an earlier one would overwrite its file.
+            suffix = f".{os.getpid()}.{time.time_ns()}"
+            self._tb = _import_summary_writer()(
+                logdir, purge_step=self._purge_step, filename_suffix=suffix
+            )
         return self._tb
 
     def write(self, record: Mapping[str, Any], *, step: int, prefix: str = "") -> None:
@@ -132,18 +161,25 @@ class MetricsWriter:
                 tb.add_scalar(f"{prefix}{key}", value, step)
 
     def truncate_after(self, step: int) -> None:
-        """Drops the records whose 'step' is greater than `step` (before appending more)."""
+        """Drops the records whose 'step' is greater than `step` (before appending more), from
+        metrics.jsonl and TensorBoard (its events of later steps are purged when the event
+        writer opens); lines that are not JSON records are dropped too."""
         if not self.enabled:
             return
+        if self._tb is None:
+            self._purge_step = step + 1
+        path = self.workdir / METRICS_FILE
         if self.buffered:
-            kept = [line for line in self._lines if int(json.loads(line).get("step", 0)) <= step]
+            records = _parse_lines(path, self._lines)
+            kept = [r for r in records if int(r.get("step", 0)) <= step]
             if len(kept) != len(self._lines):
-                self._lines = kept
+                self._lines = [json.dumps(r) for r in kept]
                 self.flush()
             return
-        records = read_metrics(self.workdir)
+        lines = _read_lines(path)
+        records = _parse_lines(path, lines)
         kept = [r for r in records if int(r.get("step", 0)) <= step]
-        if len(kept) == len(records):
+        if len(kept) == len(lines):
             return
         self._file.close()
         tmp = self.workdir / (METRICS_FILE + ".tmp")

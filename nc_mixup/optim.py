@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import optax
 
+from nc_mixup.decay_mask import weight_decay_mask
+
 FROZEN = "frozen"
 TRAINABLE = "trainable"
 
@@ -61,19 +63,20 @@ def create_optimizer(
     """The optimizer of `config.optimizer`; the classifier frozen when `config.fixed_etf`."""
     o = config.optimizer
     wd = float(o.weight_decay)
+    mask = weight_decay_mask(config)  # None: every parameter (config.optimizer.decay_mask)
     if o.name == "sgd":
         momentum = float(o.momentum) or None
         tx = optax.chain(
-            optax.add_decayed_weights(wd) if wd else optax.identity(),
+            optax.add_decayed_weights(wd, mask=mask) if wd else optax.identity(),
             optax.sgd(learning_rate_fn, momentum=momentum, nesterov=bool(o.nesterov)),
         )
     elif o.name == "adam":
         tx = optax.chain(
-            optax.add_decayed_weights(wd) if wd else optax.identity(),
+            optax.add_decayed_weights(wd, mask=mask) if wd else optax.identity(),
             optax.adam(learning_rate_fn),
         )
     elif o.name == "adamw":
-        tx = optax.adamw(learning_rate_fn, weight_decay=wd)
+        tx = optax.adamw(learning_rate_fn, weight_decay=wd, mask=mask)
     else:
         raise ValueError(f"unknown optimizer {o.name!r}")
     if not config.fixed_etf:

@@ -3,7 +3,11 @@
 Reading order: `TrainState`; `create_train_state` (model init, the fixed simplex-ETF classifier,
 the optimizer); `step_randomness` and `train_step` (the one place where mixup, the loss and the
 update meet: the loss is computed on the logits of the MIXED forward pass); `eval_step`;
-`train_and_evaluate` (data, mesh, checkpoints, logging, interruption); `load_run`.
+`train_and_evaluate`, which runs `_setup` (checks and the initial state; writes nothing),
+`claim_workdir` (a workdir belongs to one run: nc_mixup.workdir), `_restore` and `_Loop.run`
+(batches prefetched on a background thread, the step, and the periodic log / evaluate / save
+actions, scheduled by nc_mixup.loop's `Every`); `load_run`. The loop's parts (the metric window,
+the schedule, the stop request) are in nc_mixup.loop.
 
 Randomness is explicit: `jax.random.key(config.seed)` splits into an init key and a train key,
 and step s uses `fold_in(train_key, s)`, so a resumed run draws exactly what an uninterrupted one
@@ -17,9 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
-import signal
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -37,18 +40,28 @@ from flax.training import train_state
 from nc_mixup import config as config_lib
 from nc_mixup import losses, mixup, optim, sharding
 from nc_mixup.checkpointing import CHECKPOINT_DIR, Checkpointer, rng_to_json
+from nc_mixup.config import ConfigError
 from nc_mixup.data import augment
+from nc_mixup.data.pipeline import Prefetcher
+from nc_mixup.loop import (
+    Every,
+    LogWindow,
+    Schedule,
+    StopRequest,
+    Timer,
+    TrainingDiverged,
+    progress_bar,
+    stop_now,
+)
 from nc_mixup.metrics_writer import MetricsWriter, is_local, read_metrics
 from nc_mixup.models import create_model
 from nc_mixup.models.conv import cpu_compiler_options
+from nc_mixup.workdir import CONFIG_FILE, check_workdir, claim_workdir, remove_orbax_leftovers
 
-CONFIG_FILE = "config.json"
-# Set to a global step k to stop (as on SIGTERM: save, exit) after step k: for tests.
+# Batches prepared ahead of the step on the background thread.
+PREFETCH_BATCHES = 2
+# Fallback of `stop_after_step` for callers that cannot pass it (reproduce's tests): deprecated.
 STOP_AFTER_STEP_ENV = "NC_MIXUP_STOP_AFTER_STEP"
-
-
-class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,182 +241,62 @@ def eval_batches(
 
 
 # --------------------------------------------------------------------------------------------
-# The loop
+# Setting a run up
 
 
-class _LogWindow:
-    """Per-step train metrics since the last train line, summed on the host in float64.
+@dataclasses.dataclass
+class _Run:
+    """Everything the loop needs, built by `_setup` before anything is written."""
 
-    Windows end at global steps that are multiples of `log_every_steps` (and at the last step),
-    and a partial window is stored in checkpoints, so a resumed run writes the same lines.
-    """
-
-    def __init__(self, pending: Mapping[str, Any] | None = None):
-        pending = pending or {}
-        self.sums = {k: float(v) for k, v in pending.get("sums", {}).items()}
-        self.count = int(pending.get("count", 0))
-        self.last = dict(pending.get("last", {}))
-        self._device: list[dict[str, jax.Array]] = []
-
-    def add(self, metrics: dict[str, jax.Array]) -> None:
-        self._device.append(metrics)
-
-    def materialize(self) -> None:
-        """Fetches the queued device metrics (blocks) into the host sums."""
-        for m in jax.device_get(self._device):
-            for key in ("loss", "train_accuracy"):
-                self.sums[key] = self.sums.get(key, 0.0) + float(m[key])
-            self.last = {"learning_rate": float(m["learning_rate"]), "loss": float(m["loss"])}
-            self.count += 1
-            if not math.isfinite(float(m["loss"])):
-                self._device = []
-                raise TrainingDiverged(f"loss is {float(m['loss'])}")
-        self._device = []
-
-    def pending(self) -> dict[str, Any]:
-        self.materialize()
-        return {"sums": self.sums, "count": self.count, "last": self.last}
-
-    def pop(self) -> dict[str, float]:
-        self.materialize()
-        out = {k: v / max(self.count, 1) for k, v in self.sums.items()}
-        out["learning_rate"] = self.last.get("learning_rate", float("nan"))
-        self.sums, self.count = {}, 0
-        return out
-
-
-class StopRequest:
-    """SIGTERM/SIGINT handling: the step in flight finishes, a checkpoint is saved, the run exits.
-
-    `received` (a list the signal names are appended to) may be shared with a handler installed
-    earlier (the CLI installs one before its slow imports), so that no signal is lost. A second
-    signal of the same kind, once this handler ran, gets the default action (abort).
-    """
-
-    def __init__(self, received: list[str] | None = None):
-        self._received = received if received is not None else []
-        self._previous: dict[int, Any] = {}
+    config: ml_collections.ConfigDict
+    workdir: epath.Path
+    mesh: jax.sharding.Mesh
+    iterator: Any  # nc_mixup.data.pipeline.EpochIterator
+    test: tuple[np.ndarray, np.ndarray]
+    state: TrainState
+    rng_json: list[int]
+    schedule: Schedule
 
     @property
-    def reason(self) -> str | None:
-        """The first signal received ('SIGTERM' / 'SIGINT'), or None."""
-        return self._received[0] if self._received else None
+    def steps_per_epoch(self) -> int:
+        return self.iterator.steps_per_epoch
 
-    def __enter__(self):
-        if _in_main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
+    @property
+    def total_steps(self) -> int:
+        return self.config.num_epochs * self.steps_per_epoch
 
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        self._received.append(signal.Signals(signum).name)
-        print(
-            f"\nnc-mixup train: received {self.reason}: finishing the current step, saving a "
-            "checkpoint (send again to abort without saving)",
-            file=sys.stderr,
-            flush=True,
-        )
-        signal.signal(signum, signal.SIG_DFL)
+    @property
+    def main(self) -> bool:
+        return jax.process_index() == 0
 
 
-def _in_main_thread() -> bool:
-    import threading
+def _setup(config: ml_collections.ConfigDict, workdir: epath.Path) -> _Run:
+    """Validates `config` against the data and the devices, builds the initial train state.
 
-    return threading.current_thread() is threading.main_thread()
-
-
-def _any_process(flag: bool) -> bool:
-    """True if `flag` is True in any process (a collective: all processes must call it)."""
-    if jax.process_count() == 1:
-        return flag
-    from jax.experimental import multihost_utils
-
-    return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
-
-
-def _write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
-    """WORKDIR/config.json, written atomically: locally through a temporary file and a rename;
-    elsewhere (gs://) directly, since an object appears only once its upload is complete and
-    object stores rename by copying."""
-    text = config_lib.to_json(config)
-    path = workdir / CONFIG_FILE
-    if path.exists() and path.read_text() != text:
-        print(
-            f"nc-mixup train: note: {path} differs from this run's config; overwriting it",
-            file=sys.stderr,
-        )
-    if not is_local(path):
-        path.write_text(text)
-        return
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _progress(total: int, initial: int, desc: str, enabled: bool):
-    """The epoch's progress bar: on a terminal only (disable=None), so logs stay readable."""
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        disable=None if enabled else True,
-        leave=False,
-        dynamic_ncols=True,
-    )
-
-
-def train_and_evaluate(
-    config: ml_collections.ConfigDict,
-    workdir: str | os.PathLike,
-    *,
-    stop: StopRequest | None = None,
-) -> dict[str, Any]:
-    """Trains `config` in `workdir` (resuming from its latest checkpoint), evaluating on the way.
-
-    SIGTERM/SIGINT (handled from the start of this call; `stop` to share an earlier handler):
-    the step in flight finishes, a checkpoint is saved and this returns with 'interrupted'.
-    Returns a summary: 'step', 'epoch', 'train_loss' (last train line), 'test_accuracy',
-    'test_loss' (last evaluation), 'interrupted', 'stop_reason', 'compile_seconds'.
-    Raises TrainingDiverged on a NaN/inf loss (the last good checkpoint is kept).
+    Raises ConfigError (naming the key) for anything the user can fix; writes nothing.
     """
-    stop = StopRequest() if stop is None else stop
-    with stop:
-        return _train_and_evaluate(config, epath.Path(workdir), stop)
-
-
-def _train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: epath.Path, stop: StopRequest
-) -> dict[str, Any]:
-    from nc_mixup.cli import UsageError
     from nc_mixup.data import get_datasets
     from nc_mixup.data.pipeline import EpochIterator
 
     config_lib.validate(config)
+    check_workdir(workdir)
     try:
         mixup.resolve_layer(config.mixup.layer, create_model(config.model, 2).layer_names)
     except ValueError as e:
-        raise UsageError(f"config key 'mixup.layer': {e}") from None
+        raise ConfigError(f"config key 'mixup.layer': {e}") from None
     mesh = sharding.create_mesh()
     try:
         sharding.check_batch_size(config.batch_size, mesh)
     except ValueError as e:
-        raise UsageError(f"config key 'batch_size': {e}") from None
-    repl, data = sharding.replicated_sharding(mesh), sharding.batch_sharding(mesh)
-
-    main = jax.process_index() == 0
-    if main:
-        workdir.mkdir(parents=True, exist_ok=True)
-        _write_config(workdir, config)
+        raise ConfigError(f"config key 'batch_size': {e}") from None
 
     train_x, train_y, test_x, test_y, info = get_datasets(config.dataset)
-    it = EpochIterator(
+    if config.batch_size > len(train_x):
+        raise ConfigError(
+            f"invalid value for config key 'batch_size': {config.batch_size} is larger than the "
+            f"training set ({len(train_x)} examples of {config.dataset.name})"
+        )
+    iterator = EpochIterator(
         train_x,
         train_y,
         config.batch_size,
@@ -412,216 +305,326 @@ def _train_and_evaluate(
         process_index=jax.process_index(),
         process_count=jax.process_count(),
     )
-    spe = it.steps_per_epoch
-    total_steps = config.num_epochs * spe
-
     model = create_model(config.model, info.num_classes, compute_dtype(config.dtype))
+    if config.fixed_etf:
+        width = _penultimate_width(model, tuple(train_x.shape[1:]))
+        if width < info.num_classes:
+            raise ConfigError(
+                f"config key 'fixed_etf': fixed_etf needs penultimate width d >= number of "
+                f"classes K, got d={width} < K={info.num_classes}"
+            )
     # Keys: computed on the host, then placed on the mesh by jit (which, unlike device_put,
     # works with devices of other processes too).
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
-    rng_json = rng_to_json(train_rng)
     make_state = functools.partial(
         create_train_state,
         config,
         model,
         image_shape=tuple(train_x.shape[1:]),
-        steps_per_epoch=spe,
+        steps_per_epoch=iterator.steps_per_epoch,
     )
-    try:
-        state = jax.jit(
-            lambda key_data: make_state(jax.random.wrap_key_data(key_data)), out_shardings=repl
-        )(np.asarray(jax.random.key_data(init_rng)))
-    except ValueError as e:
-        if "fixed_etf" in str(e):
-            raise UsageError(f"config key 'fixed_etf': {e}") from None
-        raise
-    train_rng = _replicated_key(rng_json, repl)
+    state = jax.jit(
+        lambda key_data: make_state(jax.random.wrap_key_data(key_data)),
+        out_shardings=sharding.replicated_sharding(mesh),
+    )(np.asarray(jax.random.key_data(init_rng)))
+    return _Run(
+        config=config,
+        workdir=workdir,
+        mesh=mesh,
+        iterator=iterator,
+        test=(test_x, test_y),
+        state=state,
+        rng_json=rng_to_json(train_rng),
+        schedule=Schedule.from_config(config, iterator.steps_per_epoch),
+    )
 
+
+def _penultimate_width(model: nn.Module, image_shape: tuple[int, ...]) -> int:
+    """The width d of the classifier's input (from shapes only: nothing is computed)."""
+    shapes = jax.eval_shape(
+        lambda: model.init(jax.random.key(0), jnp.zeros((1, *image_shape)), train=False)
+    )
+    return int(shapes["params"]["classifier"]["kernel"].shape[0])
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str | os.PathLike,
+    *,
+    stop: StopRequest | None = None,
+    stop_after_step: int | None = None,
+    allow_config_change: bool = False,
+) -> dict[str, Any]:
+    """Trains `config` in `workdir` (resuming from its latest checkpoint), evaluating on the way.
+
+    SIGTERM/SIGINT (handled from the start of this call; `stop` to share an earlier handler):
+    the step in flight finishes, a checkpoint is saved and this returns with 'interrupted'.
+    `stop_after_step`: the same, after global step k (a planned interruption, e.g. in tests).
+    `allow_config_change`: resume even if the workdir's config.json differs (see
+    `_claim_workdir`). Returns a summary: 'step', 'epoch', 'train_loss' (last train line),
+    'test_accuracy', 'test_loss' (last evaluation), 'interrupted', 'stop_reason',
+    'compile_seconds'. Raises ConfigError for bad input (nothing written),
+    TrainingDiverged on a NaN/inf loss (the last good checkpoint is kept).
+    """
+    stop = StopRequest() if stop is None else stop
+    if stop_after_step is None and os.environ.get(STOP_AFTER_STEP_ENV):
+        stop_after_step = int(os.environ[STOP_AFTER_STEP_ENV])
+    workdir = epath.Path(workdir)
+    with stop:
+        run = _setup(config, workdir)
+        created = not workdir.exists()
+        try:
+            return _train(run, stop, stop_after_step, allow_config_change)
+        except ConfigError:
+            if created and run.main and is_local(workdir):
+                shutil.rmtree(os.fspath(workdir), ignore_errors=True)  # leave nothing behind
+            raise
+
+
+def _train(
+    run: _Run, stop: StopRequest, stop_after_step: int | None, allow_config_change: bool
+) -> dict[str, Any]:
+    config, workdir, spe = run.config, run.workdir, run.steps_per_epoch
+    repl, data = sharding.replicated_sharding(run.mesh), sharding.batch_sharding(run.mesh)
+    if run.main:
+        workdir.mkdir(parents=True, exist_ok=True)
+        remove_orbax_leftovers(workdir)
     snapshot_steps = [e * spe for e in config.snapshot_epochs]
     ckpt = Checkpointer(workdir, snapshot_steps=snapshot_steps)
-    writer = MetricsWriter(workdir, enabled=main)
-    window = _LogWindow()
-    saved_step = None
+    writer, loop = None, None
+    try:
+        resuming = ckpt.latest_step() is not None
+        claim_workdir(
+            workdir,
+            config,
+            resuming=resuming,
+            allow_config_change=allow_config_change,
+            main=run.main,
+        )
+        writer = MetricsWriter(workdir, enabled=run.main)
+        state, start, window = _restore(run, ckpt, writer, repl)
+        loop = _Loop(run, ckpt, writer, window, state, start, repl, data)
+        if not resuming and 0 in config.snapshot_epochs:
+            loop.save(0)
+        return loop.run(stop, stop_after_step)
+    except TrainingDiverged as e:
+        raise _diverged(e, loop.step if loop is not None else 0, ckpt) from None
+    finally:
+        ckpt.close()
+        if writer is not None:
+            writer.close()
 
-    def save(step: int) -> None:
-        nonlocal saved_step
+
+def _restore(
+    run: _Run, ckpt: Checkpointer, writer: MetricsWriter, repl: Any
+) -> tuple[TrainState, int, LogWindow]:
+    """(state, start step, log window): from the latest checkpoint, or the initial ones (then
+    the metrics of an earlier attempt that saved no checkpoint are dropped)."""
+    state = run.state
+    latest = ckpt.latest_step()
+    if latest is None:
+        writer.truncate_after(0)
+        return state, 0, LogWindow()
+    variables, train, meta = ckpt.restore(
+        latest,
+        {"params": state.params, "batch_stats": state.batch_stats},
+        {"opt_state": state.opt_state, "step": state.step},
+    )
+    state = state.replace(
+        params=variables["params"],
+        batch_stats=variables["batch_stats"],
+        opt_state=train["opt_state"],
+        step=train["step"],
+    )
+    run.rng_json = list(meta["rng"])
+    start = int(meta["step"])
+    writer.truncate_after(start)
+    if run.main:
+        print(f"nc-mixup train: resuming from step {start} ({run.workdir})", file=sys.stderr)
+    return state, start, LogWindow(meta.get("log_window"))
+
+
+class _Loop:
+    """The training loop of one run: steps, and the periodic log / evaluate / save actions."""
+
+    def __init__(
+        self,
+        run: _Run,
+        ckpt: Checkpointer,
+        writer: MetricsWriter,
+        window: LogWindow,
+        state: TrainState,
+        start: int,
+        repl: jax.sharding.NamedSharding,
+        data: jax.sharding.NamedSharding,
+    ):
+        self.run_, self.ckpt, self.writer, self.window = run, ckpt, writer, window
+        self.state, self.step, self.start, self.saved_step = state, start, start, None
+        if ckpt.latest_step() is not None:
+            self.saved_step = start
+        self.repl = repl
+        self.train_rng = _replicated_key(run.rng_json, repl)
+        # On CPU, XLA's own convolutions beat the default library's (nc_mixup.models.conv).
+        options = cpu_compiler_options()
+        self.p_train_step = jax.jit(
+            train_step,
+            in_shardings=(repl, data, repl),
+            out_shardings=(repl, repl),
+            donate_argnums=(0,),
+            compiler_options=options,
+        )
+        self.p_eval_step = jax.jit(
+            eval_step, in_shardings=(repl, data), out_shardings=repl, compiler_options=options
+        )
+        self.last_train: dict[str, Any] = {}
+        self.last_eval: dict[str, Any] = {}
+        self.timer = Timer()
+
+    # -- periodic actions
+
+    def save(self, step: int) -> None:
+        """A checkpoint of the current state at global `step` (raises TrainingDiverged if the
+        pending log window holds a NaN: then nothing is saved)."""
+        spe = self.run_.steps_per_epoch
         epoch, step_in_epoch = divmod(step, spe)
         meta = {
             "step": step,
             "epoch": epoch,
             "step_in_epoch": step_in_epoch,
             "steps_per_epoch": spe,
-            "rng": rng_json,
-            "log_window": window.pending(),  # raises TrainingDiverged on a NaN: no save
+            "rng": self.run_.rng_json,
+            "log_window": self.window.pending(),
         }
-        ckpt.save(
+        self.ckpt.save(
             step,
-            {"params": state.params, "batch_stats": state.batch_stats},
-            {"opt_state": state.opt_state, "step": state.step},
+            {"params": self.state.params, "batch_stats": self.state.batch_stats},
+            {"opt_state": self.state.opt_state, "step": self.state.step},
             meta,
         )
-        saved_step = step
-        writer.flush()  # a non-local metrics.jsonl is rewritten here (and after evaluations)
+        self.saved_step = step
+        self.writer.flush()  # a non-local metrics.jsonl is rewritten here (and after evaluations)
 
-    start = 0
-    if ckpt.latest_step() is not None:
-        variables, train, meta = ckpt.restore(
-            ckpt.latest_step(),
-            {"params": state.params, "batch_stats": state.batch_stats},
-            {"opt_state": state.opt_state, "step": state.step},
-        )
-        state = state.replace(
-            params=variables["params"],
-            batch_stats=variables["batch_stats"],
-            opt_state=train["opt_state"],
-            step=train["step"],
-        )
-        rng_json = list(meta["rng"])
-        train_rng = _replicated_key(rng_json, repl)
-        start, window = int(meta["step"]), _LogWindow(meta.get("log_window"))
-        saved_step = start
-        writer.truncate_after(start)
-        if main:
-            print(f"nc-mixup train: resuming from step {start} ({workdir})", file=sys.stderr)
-    elif 0 in config.snapshot_epochs:
-        save(0)
+    def log(self, step: int) -> None:
+        """One train line: the window's mean of every metric the step returns, and img/s."""
+        means = self.window.pop()  # raises TrainingDiverged on a NaN loss
+        record = {"step": step, "epoch": (step - 1) // self.run_.steps_per_epoch + 1}
+        record.update(means)
+        record["images_per_sec"] = self.timer.rate(self.run_.config.batch_size)
+        self.writer.write(record, step=step, prefix="train/")
+        self.last_train = record
 
-    # On CPU, XLA's own convolutions beat the default library's (nc_mixup.models.conv).
-    options = cpu_compiler_options()
-    p_train_step = jax.jit(
-        train_step,
-        in_shardings=(repl, data, repl),
-        out_shardings=(repl, repl),
-        donate_argnums=(0,),
-        compiler_options=options,
-    )
-    p_eval_step = jax.jit(
-        eval_step, in_shardings=(repl, data), out_shardings=repl, compiler_options=options
-    )
-
-    def evaluate(step: int) -> dict[str, float]:
+    def evaluate(self, step: int) -> None:
+        """Loss and accuracy on the whole test set: one eval line."""
+        run = self.run_
         sums = {"loss": 0.0, "correct": 0.0, "count": 0.0}
+        test_x, test_y = run.test
         for local in eval_batches(
-            test_x, test_y, config.batch_size, jax.process_index(), jax.process_count()
+            test_x, test_y, run.config.batch_size, jax.process_index(), jax.process_count()
         ):
-            out = jax.device_get(p_eval_step(state, sharding.shard_batch(local, mesh)))
+            out = jax.device_get(
+                self.p_eval_step(self.state, sharding.shard_batch(local, run.mesh))
+            )
             sums = {k: sums[k] + float(out[k]) for k in sums}
         record = {
             "step": step,
-            "epoch": step // spe,
+            "epoch": step // run.steps_per_epoch,
             "test_accuracy": sums["correct"] / sums["count"],
             "test_loss": sums["loss"] / sums["count"],
         }
-        writer.write(record, step=step, prefix="eval/")
-        writer.flush()
-        return record
+        self.writer.write(record, step=step, prefix="eval/")
+        self.writer.flush()
+        self.last_eval = record
 
-    stop_after = int(os.environ.get(STOP_AFTER_STEP_ENV, "0") or 0)
-    summary: dict[str, Any] = {"interrupted": False, "compile_seconds": 0.0, "stop_reason": None}
-    last_train: dict[str, Any] = {}
-    last_eval: dict[str, Any] = {}
-    step, compiled, timer = start, None, _Timer()
-    try:
-        for epoch in range(start // spe, config.num_epochs):
-            first = step - epoch * spe
-            bar = _progress(spe, first, f"epoch {epoch + 1}/{config.num_epochs}", main)
-            for local in it.epoch(epoch, first):
-                requested = stop.reason is not None or (step == stop_after and step > start)
-                if _stop_now(requested, step, config.log_every_steps):
-                    if saved_step != step:
-                        save(step)
+    # -- the loop
+
+    def batches(self) -> Prefetcher:
+        """(global step, sharded batch) from the current step to the end, prepared ahead on a
+        background thread (gather, normalise, device_put)."""
+        run = self.run_
+        spe = run.steps_per_epoch
+
+        start = self.step
+
+        def local_batches():
+            for epoch in range(start // spe, run.config.num_epochs):
+                first = start - epoch * spe if epoch == start // spe else 0
+                for i, local in enumerate(run.iterator.epoch(epoch, first), first):
+                    yield epoch * spe + i, local
+
+        return Prefetcher(
+            local_batches(),
+            lambda item: (item[0], sharding.shard_batch(item[1], run.mesh)),
+            size=PREFETCH_BATCHES,
+        )
+
+    def run(self, stop: StopRequest, stop_after_step: int | None) -> dict[str, Any]:
+        run, schedule, spe = self.run_, self.run_.schedule, self.run_.steps_per_epoch
+        summary: dict[str, Any] = {"interrupted": False, "compile_seconds": 0.0}
+        summary["stop_reason"] = None
+        compiled, bar = None, None
+        with self.batches() as batches:
+            for step, batch in batches:
+                requested = stop.reason is not None or (
+                    step == stop_after_step and step > self.start
+                )
+                if stop_now(requested, step, run.config.log_every_steps):
+                    if self.saved_step != step:
+                        self.save(step)
                     summary["interrupted"] = True
-                    summary["stop_reason"] = stop.reason or STOP_AFTER_STEP_ENV
+                    summary["stop_reason"] = stop.reason or f"stop_after_step={stop_after_step}"
                     break
-
-                batch = sharding.shard_batch(local, mesh)
+                if bar is None:
+                    epoch = step // spe
+                    desc = f"epoch {epoch + 1}/{run.config.num_epochs}"
+                    bar = progress_bar(spe, step - epoch * spe, desc, run.main)
                 if compiled is None:  # ahead of time, so throughput excludes compilation
                     t0 = time.perf_counter()
-                    compiled = p_train_step.lower(state, batch, train_rng).compile()
+                    compiled = self.p_train_step.lower(self.state, batch, self.train_rng).compile()
                     summary["compile_seconds"] = time.perf_counter() - t0
-                    timer.restart()
-                state, metrics = compiled(state, batch, train_rng)
-                step += 1
-                timer.steps += 1
-                window.add(metrics)
+                    self.timer.restart()
+                self.state, metrics = compiled(self.state, batch, self.train_rng)
+                self.step = step = step + 1
+                self.timer.steps += 1
+                self.window.add(metrics)
                 bar.update(1)
 
-                if step % config.log_every_steps == 0 or step == total_steps:
-                    means = window.pop()  # raises TrainingDiverged on a NaN loss
-                    last_train = {
-                        "step": step,
-                        "epoch": (step - 1) // spe + 1,
-                        "loss": means["loss"],
-                        "train_accuracy": means["train_accuracy"],
-                        "learning_rate": means["learning_rate"],
-                        "images_per_sec": timer.rate(config.batch_size),
-                    }
-                    writer.write(last_train, step=step, prefix="train/")
-                    bar.set_postfix(loss=f"{means['loss']:.4f}")
-                    timer.restart()
-
+                if schedule.log(step):
+                    self.log(step)
+                    bar.set_postfix(loss=f"{self.last_train['loss']:.4f}")
+                    self.timer.restart()
                 if step % spe == 0:  # end of an epoch
-                    done = step // spe
-                    if step == total_steps or _due(done, config.eval_every_epochs):
-                        last_eval = evaluate(step)
-                    if (
-                        step == total_steps
-                        or done in config.snapshot_epochs
-                        or _due(done, config.checkpoint_every_epochs)
-                    ):
-                        save(step)
-                    timer.restart()
+                    paused = schedule.evaluate(step) or schedule.checkpoint(step)
+                    if schedule.evaluate(step):
+                        self.evaluate(step)
+                    if schedule.checkpoint(step):
+                        self.save(step)
+                    if paused:  # img/s leaves out evaluations and saves (which waited for
+                        self.timer.restart()  # every step in flight); otherwise keep timing
+                    bar.close()
+                    bar = None
+        if bar is not None:
             bar.close()
-            if summary["interrupted"]:
-                break
-    except TrainingDiverged as e:
-        raise _diverged(e, step, ckpt) from None
-    finally:
-        ckpt.close()
-        writer.close()
-    if not last_eval and main:  # nothing left to train: report the run's last evaluation
-        evals = [r for r in read_metrics(workdir) if "test_accuracy" in r]
-        last_eval = evals[-1] if evals else {}
-    summary.update(
-        step=step,
-        epoch=step / spe,
-        train_loss=last_train.get("loss"),
-        test_accuracy=last_eval.get("test_accuracy"),
-        test_loss=last_eval.get("test_loss"),
-    )
-    return summary
+        if not self.last_eval and run.main:  # nothing left to train: the run's last evaluation
+            evals = [r for r in read_metrics(run.workdir) if "test_accuracy" in r]
+            self.last_eval = evals[-1] if evals else {}
+        summary.update(
+            step=self.step,
+            epoch=self.step / spe,
+            train_loss=self.last_train.get("loss"),
+            test_accuracy=self.last_eval.get("test_accuracy"),
+            test_loss=self.last_eval.get("test_loss"),
+        )
+        return summary
 
 
 def _replicated_key(key_data: list[int], repl: jax.sharding.NamedSharding) -> jax.Array:
     """The PRNG key with `key_data` on every device of the mesh (all processes)."""
     data = np.asarray(key_data, np.uint32)
     return jax.jit(jax.random.wrap_key_data, out_shardings=repl)(data)
-
-
-def _due(done_epochs: int, every: int) -> bool:
-    """Whether something done every `every` epochs (0 = never) is due after `done_epochs`."""
-    return every > 0 and done_epochs % every == 0
-
-
-def _stop_now(requested: bool, step: int, log_every_steps: int) -> bool:
-    """Whether to stop after this step. Several processes agree at log steps (a collective),
-    so that they all stop after the same step; a single process stops at once."""
-    if jax.process_count() == 1:
-        return requested
-    return step % log_every_steps == 0 and _any_process(requested)
-
-
-class _Timer:
-    """Wall time and steps since the last restart, for images/sec."""
-
-    def __init__(self):
-        self.restart()
-
-    def restart(self) -> None:
-        self.start, self.steps = time.perf_counter(), 0
-
-    def rate(self, batch_size: int) -> float:
-        return self.steps * batch_size / max(time.perf_counter() - self.start, 1e-9)
 
 
 def _diverged(error: TrainingDiverged, step: int, ckpt: Checkpointer) -> TrainingDiverged:
@@ -631,7 +634,7 @@ def _diverged(error: TrainingDiverged, step: int, ckpt: Checkpointer) -> Trainin
     kept = f"the last good checkpoint (step {last})" if last is not None else "no checkpoint"
     return TrainingDiverged(
         f"training diverged: {error} by step {step}; stopped. Kept {kept} in {ckpt.directory}. "
-        "Try a lower optimizer.learning_rate."
+        "Try a lower optimizer.learning_rate (in a new workdir, or with --allow-config-change)."
     )
 
 
@@ -682,7 +685,11 @@ def load_run(workdir: str | os.PathLike, step: int | None = None) -> LoadedRun:
 
 
 __all__ = [
+    "CONFIG_FILE",
+    "Every",
     "LoadedRun",
+    "LogWindow",
+    "Schedule",
     "StopRequest",
     "TrainState",
     "TrainingDiverged",

@@ -158,10 +158,13 @@ def test_augmentation_changes_images_not_labels(small):
 def test_process_slices_make_up_the_global_batch(small, augment):
     x, y = small
     whole = EpochIterator(x, y, 96, seed=2, augment=augment)
-    parts = [EpochIterator(x, y, 96, seed=2, augment=augment, process_index=p, process_count=4)
-             for p in range(4)]
-    assert all(p.local_batch_size == 24 and p.steps_per_epoch == whole.steps_per_epoch
-               for p in parts)
+    parts = [
+        EpochIterator(x, y, 96, seed=2, augment=augment, process_index=p, process_count=4)
+        for p in range(4)
+    ]
+    assert all(
+        p.local_batch_size == 24 and p.steps_per_epoch == whole.steps_per_epoch for p in parts
+    )
     for step in (0, 5):
         g = whole.batch(1, step)
         local = [p.batch(1, step) for p in parts]
@@ -183,10 +186,18 @@ def test_iterator_argument_checks(small):
 
 
 def test_get_datasets_from_config(fashion_mnist_dir):
-    cfg = ml_collections.ConfigDict(dict(
-        name="fashion_mnist", n_per_class=50, test_n_per_class=20, data_dir="",
-        raw_dir=str(fashion_mnist_dir), source="auto", image_size=32, augment=False,
-    ))
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name="fashion_mnist",
+            n_per_class=50,
+            test_n_per_class=20,
+            data_dir="",
+            raw_dir=str(fashion_mnist_dir),
+            source="auto",
+            image_size=32,
+            augment=False,
+        )
+    )
     x, y, xt, yt, info = get_datasets(cfg)
     assert x.shape == (500, 32, 32, 1) and x.dtype == np.float32 and y.dtype == np.int32
     assert xt.shape == (200, 32, 32, 1) and np.bincount(yt).tolist() == [20] * 10
@@ -198,3 +209,62 @@ def test_get_datasets_from_config(fashion_mnist_dir):
     cfg.image_size = 0
     x, y, *_ = get_datasets(cfg)
     assert x.shape == (60000, 28, 28, 1) and y[:6].tolist() == [9, 0, 0, 3, 0, 2]
+
+
+# -- Prefetcher: the next batches prepared on a background thread
+
+
+def test_prefetcher_yields_every_item_in_order_transformed():
+    from nc_mixup.data.pipeline import Prefetcher
+
+    with Prefetcher(range(50), lambda i: i * i, size=3) as p:
+        assert list(p) == [i * i for i in range(50)]
+
+
+def test_prefetcher_runs_ahead_of_the_consumer():
+    import threading
+
+    from nc_mixup.data.pipeline import Prefetcher
+
+    produced = []
+    ready = threading.Event()
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            if len(produced) == 3:
+                ready.set()
+            yield i
+
+    p = Prefetcher(items(), size=2)
+    assert ready.wait(5)  # 2 queued + 1 waiting to be queued, before anything was consumed
+    assert next(p) == 0
+    p.close()
+    assert len(produced) < 10  # closing does not drain the source
+
+
+def test_prefetcher_raises_the_producers_error_at_its_place():
+    from nc_mixup.data.pipeline import Prefetcher
+
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("bad batch 3")
+
+    p = Prefetcher(items())
+    assert next(p) == 1 and next(p) == 2
+    with pytest.raises(ValueError, match="bad batch 3"):
+        next(p)
+    with pytest.raises(StopIteration):
+        next(p)
+
+
+def test_prefetcher_close_mid_way_stops_the_thread():
+    from nc_mixup.data.pipeline import Prefetcher
+
+    p = Prefetcher(iter(range(10**9)), size=2)
+    assert next(p) == 0
+    p.close()
+    assert not p._thread.is_alive()
+    with pytest.raises(StopIteration):
+        next(p)

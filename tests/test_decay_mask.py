@@ -74,3 +74,27 @@ def test_mask_fits_the_partial_trees_of_multi_transform(vit_params):
     assert flat_u["embedding/kernel"]  # decayed: -lr * wd * p
     np.testing.assert_allclose(updates["embedding"]["kernel"],
                                -0.1 * 0.5 * flat_p["embedding"]["kernel"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam", "adamw"])
+def test_the_optimizer_applies_the_mask(opt):
+    """With zero gradients only weight decay moves the parameters: under 'no_classifier_bias'
+    the classifier bias stays put and the kernels shrink; under 'all' the bias shrinks too."""
+    import jax.numpy as jnp
+    import optax
+
+    from nc_mixup import config as config_lib
+    from nc_mixup.optim import create_optimizer
+
+    params = {"dense1": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+              "classifier": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}
+    zeros = {k: {n: jnp.zeros_like(v) for n, v in d.items()} for k, d in params.items()}
+    for rule, bias_moves in (("no_classifier_bias", False), ("all", True)):
+        c = config_lib.default_config()
+        c.optimizer.name, c.optimizer.weight_decay = opt, 0.1
+        c.optimizer.decay_mask = rule
+        tx = create_optimizer(c, optax.constant_schedule(0.5), params)
+        updates, _ = tx.update(zeros, tx.init(params), params)
+        new = optax.apply_updates(params, updates)
+        assert float(new["classifier"]["kernel"][0, 0]) < 1.0, (opt, rule)
+        assert (float(new["classifier"]["bias"][0]) < 1.0) == bias_moves, (opt, rule)

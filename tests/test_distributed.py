@@ -241,10 +241,12 @@ def test_two_processes_train_like_one_and_resume_in_one(tmp_path, fashion_mnist_
             stderr=subprocess.PIPE,
         )
     }
-    env2 = cpu_env(4) | {"NC_MIXUP_STOP_AFTER_STEP": str(STEPS_PER_EPOCH)}
+    env2 = cpu_env(4)
     for i in (0, 1):
         procs[f"process {i}"] = subprocess.Popen(
-            train_argv(two, *coord, "--process-id", str(i)),
+            train_argv(
+                two, *coord, "--process-id", str(i), "--stop-after-step", str(STEPS_PER_EPOCH)
+            ),
             env=env2,
             cwd=REPO,
             text=True,

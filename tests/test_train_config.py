@@ -8,7 +8,7 @@ import pytest
 
 from nc_mixup import cli
 from nc_mixup import config as config_lib
-from nc_mixup.cli import UsageError
+from nc_mixup.config import ConfigError as UsageError
 
 SMOKE = "experiments/configs/smoke.py"
 

@@ -93,11 +93,11 @@ def test_load_run_gives_the_trained_model(finished_run, fashion_mnist_dir):
 def test_resume_gives_the_same_curve_and_parameters(finished_run, tmp_path, monkeypatch):
     straight, _ = finished_run
     workdir = tmp_path / "interrupted"
-    monkeypatch.setenv(train.STOP_AFTER_STEP_ENV, "22")  # mid-epoch 2, mid log window
-    first = train.train_and_evaluate(_config(), workdir)
+    first = train.train_and_evaluate(
+        _config(), workdir, stop_after_step=22
+    )  # mid-epoch 2, mid log window
     assert first["interrupted"] and first["step"] == 22
     assert max(r["step"] for r in read_metrics(workdir)) <= 22
-    monkeypatch.delenv(train.STOP_AFTER_STEP_ENV)
     second = train.train_and_evaluate(_config(), workdir)
     assert not second["interrupted"] and second["step"] == 45
 

@@ -147,11 +147,11 @@ def test_training_with_the_non_local_code_path_resumes_exactly(
     monkeypatch.setattr(
         metrics_writer, "_copy_tree", lambda *a: copies.append(a) or real_copy_tree(*a)
     )
-    monkeypatch.setenv(train.STOP_AFTER_STEP_ENV, "13")  # mid-epoch 2, mid log window
-    first = train.train_and_evaluate(_config(), workdir)
+    first = train.train_and_evaluate(
+        _config(), workdir, stop_after_step=13
+    )  # mid-epoch 2, mid log window
     assert first["interrupted"] and first["step"] == 13
     assert max(r["step"] for r in read_metrics(workdir)) <= 13
-    monkeypatch.delenv(train.STOP_AFTER_STEP_ENV)
     second = train.train_and_evaluate(_config(), workdir)
     assert not second["interrupted"] and second["step"] == 20
 

@@ -2,8 +2,9 @@
 
 Trains one configuration in DIR (config.json, metrics.jsonl, checkpoints/, tensorboard/), a local
 folder or gs://BUCKET/PATH (required on multi-host TPU pod slices); running the same command again
-resumes from the latest checkpoint. SIGTERM/SIGINT: the step in flight
-finishes, a checkpoint is saved and the command exits (status 0) saying how to resume.
+resumes from the latest checkpoint. A workdir belongs to one run: resuming with a different config
+is refused (exit 2, naming the keys) unless --allow-config-change. SIGTERM/SIGINT: the step in
+flight finishes, a checkpoint is saved and the command exits (status 0) saying how to resume.
 Multi-process runs (one process per host): `--coordinator HOST:PORT --num-processes N
 --process-id I`, or the environment (see nc_mixup.distributed).
 """
@@ -14,12 +15,26 @@ import argparse
 import signal
 import sys
 
+EPILOG = """config overrides:
+  --config.KEY=VALUE    set any config key (nc_mixup/config.py lists them with their defaults),
+                        e.g. --config.num_epochs=5 --config.optimizer.learning_rate=0.05
+                        --config.model.width=512 --config.snapshot_epochs=1,5; values are
+                        checked against the key's type and range (exit 2 naming the key)
+
+examples:
+  nc-mixup train --config experiments/configs/smoke.py --workdir runs/smoke
+  nc-mixup train --config experiments/configs/mlp_fashion_mnist.py:loss=mse --workdir runs/mse \\
+      --config.num_epochs=10"""
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train one configuration (resumes from the workdir's latest checkpoint)",
         description=__doc__.split("\n\n")[1] if __doc__ else None,
+        usage="%(prog)s --config FILE.py[:ARG] --workdir DIR [--config.KEY=VALUE ...] [options]",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--config",
@@ -33,6 +48,14 @@ def register(subparsers) -> None:
     p.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="multi-process")
     p.add_argument("--num-processes", type=int, default=None, metavar="N", help="multi-process")
     p.add_argument("--process-id", type=int, default=None, metavar="I", help="multi-process")
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="resume even though the config differs from the workdir's config.json (e.g. more "
+        "num_epochs); config.json is kept and the change recorded in config_changes.jsonl",
+    )
+    # A planned interruption after global step K (as on SIGTERM): for tests.
+    p.add_argument("--stop-after-step", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(run=run, accepts_extra=True)
 
 
@@ -55,8 +78,11 @@ def _run(args: argparse.Namespace, extra: list[str], received: list[str]) -> int
     from nc_mixup import config as config_lib
     from nc_mixup.cli import UsageError
 
-    overrides = config_lib.parse_overrides(extra)  # before any heavy import: bad words exit fast
-    config = config_lib.apply_overrides(config_lib.load_config(args.config), overrides)
+    try:
+        overrides = config_lib.parse_overrides(extra)  # before heavy imports: bad words exit fast
+        config = config_lib.apply_overrides(config_lib.load_config(args.config), overrides)
+    except config_lib.ConfigError as e:
+        raise UsageError(str(e)) from None
 
     try:
         from nc_mixup import distributed
@@ -74,8 +100,14 @@ def _run(args: argparse.Namespace, extra: list[str], received: list[str]) -> int
     from nc_mixup.train import StopRequest, TrainingDiverged, train_and_evaluate
 
     try:
-        summary = train_and_evaluate(config, args.workdir, stop=StopRequest(received))
-    except DatasetError as e:
+        summary = train_and_evaluate(
+            config,
+            args.workdir,
+            stop=StopRequest(received),
+            stop_after_step=args.stop_after_step,
+            allow_config_change=args.allow_config_change,
+        )
+    except (DatasetError, config_lib.ConfigError) as e:
         raise UsageError(str(e)) from None
     except TrainingDiverged as e:
         print(f"nc-mixup train: {e}", file=sys.stderr)

@@ -8,7 +8,10 @@ have seen without the restart.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +20,8 @@ from nc_mixup.data.registry import DatasetError, get_info
 
 # Tag of the shuffle's random stream drawn from one seed (augment.AUGMENT_STREAM is 1).
 _SHUFFLE = 0
+
+T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -61,8 +66,9 @@ def preprocess(images: np.ndarray, name: str, *, image_size: int = 0) -> np.ndar
     """
     info = get_info(name)
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise DatasetError(f"preprocess expects uint8 NHWC images, got {images.dtype} "
-                           f"{images.shape}")
+        raise DatasetError(
+            f"preprocess expects uint8 NHWC images, got {images.dtype} {images.shape}"
+        )
     h, w = images.shape[1:3]
     if image_size and image_size > max(h, w):
         images = pad_to(images, image_size)
@@ -178,3 +184,77 @@ class EpochIterator:
 
     def __len__(self) -> int:
         return self.steps_per_epoch
+
+
+# ----------------------------------------------------------------------------- prefetching
+
+
+class Prefetcher(Iterator[Any]):
+    """`transform(item)` for each item of `items`, computed up to `size` items ahead on a
+    background thread (flax/examples' `prefetch_to_device`, but off the training thread).
+
+    The training loop uses it to gather, normalise and `device_put` the next batches while the
+    current step runs, so the step never waits on the host. Items come out in order; an
+    exception raised by `items` or `transform` is raised by `next()` at the item it replaced.
+    `close()` (or leaving the `with` block) stops the thread without draining `items`; it is
+    safe to stop iterating at any point.
+    """
+
+    _DONE = object()
+
+    def __init__(
+        self, items: Iterable[T], transform: Callable[[T], Any] = lambda x: x, size: int = 2
+    ):
+        if size < 1:
+            raise ValueError(f"prefetch size must be >= 1, got {size}")
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._closed = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(
+            target=self._fill, args=(iter(items), transform), name="nc-mixup-prefetch", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, entry: tuple[str, Any]) -> bool:
+        """Puts `entry`, waiting for room unless closed; False once closed."""
+        while not self._closed.is_set():
+            try:
+                self._queue.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, items: Iterator[T], transform: Callable[[T], Any]) -> None:
+        try:
+            for item in items:
+                if not self._put(("item", transform(item))):
+                    return
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self._put(("error", e))
+            return
+        self._put(("done", self._DONE))
+
+    def __next__(self) -> Any:
+        if self._finished:
+            raise StopIteration
+        kind, value = self._queue.get()
+        if kind == "item":
+            return value
+        self._finished = True
+        self._thread.join()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stops the background thread (the items not yet consumed are dropped)."""
+        self._closed.set()
+        self._finished = True
+        self._thread.join()
+
+    def __enter__(self) -> Prefetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,13 +1,12 @@
 """A small convolutional network for CPU runs.
 
 `depth` stages, each a 3x3 convolution (+ BatchNorm when `norm="batch"`) + ReLU + 2x2 max-pool,
-with `width * 2**(i-1)` channels in stage i, then global average pooling (or, with `dense` > 0,
-a Dense layer of `dense` units + ReLU on the flattened last stage, BatchNorm before the ReLU).
+with `width * 2**(i-1)` channels in stage i, then global average pooling (or, with `dense` > 0, a
+Dense layer of `dense` units + ReLU on the flattened last stage, BatchNorm before the ReLU).
 BatchNorm follows PyTorch (momentum 0.1, eps 1e-5), as in the WideResNet: the quick profile's
-second architecture has it because the paper's networks normalise (their batch statistics
-matter for the analysis). Capture/mix points: 'input', 'block1' .. 'block{depth}' (stage
-outputs, NHWC) and 'penultimate' (the pooled features, `width * 2**(depth-1)` wide, or the
-`dense` units).
+second architecture has it because the paper's networks normalise (their batch statistics matter
+for the analysis). Capture/mix points: 'input', 'block1' .. 'block{depth}' (stage outputs, NHWC)
+and 'penultimate' (the pooled features, `width * 2**(depth-1)` wide, or the `dense` units).
 """
 
 from __future__ import annotations
@@ -31,6 +30,16 @@ class CNN(nn.Module):
     norm: str = "none"  # "none" | "batch"
     dense: int = 0  # > 0: the penultimate layer is Dense(dense) + ReLU on the flattened stages
     dtype: Any = jnp.float32
+
+    @staticmethod
+    def config_problems(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+        """(key, why) for config values this network cannot be built with."""
+        problems = []
+        if cfg["norm"] not in ("none", "batch"):
+            problems.append(("norm", "expected one of none, batch"))
+        if cfg["dense"] < 0:
+            problems.append(("dense", "must be >= 0 (0: global average pooling)"))
+        return problems
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -75,7 +84,10 @@ class CNN(nn.Module):
             )
             if self.norm == "batch":
                 h = nn.BatchNorm(
-                    use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                    use_running_average=not train,
+                    momentum=0.9,
+                    epsilon=1e-5,
+                    dtype=self.dtype,
                     name="bn_dense",
                 )(h)
             h = nn.relu(h).astype(jnp.float32)

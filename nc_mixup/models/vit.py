@@ -73,6 +73,13 @@ class ViT(nn.Module):
     dropout: float = 0.0
     dtype: Any = jnp.float32
 
+    @staticmethod
+    def config_problems(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+        """(key, why) for config values this network cannot be built with."""
+        if cfg["width"] % cfg["num_heads"]:
+            return [("width", f"vit width must be divisible by num_heads={cfg['num_heads']}")]
+        return []
+
     @property
     def layer_names(self) -> tuple[str, ...]:
         return tuple(f"block{i}" for i in range(1, self.depth + 1))

@@ -67,6 +67,13 @@ class WideResNet(nn.Module):
     dropout: float = 0.0
     dtype: Any = jnp.float32
 
+    @staticmethod
+    def config_problems(cfg: dict[str, Any]) -> list[tuple[str, str]]:
+        """(key, why) for config values this network cannot be built with."""
+        if (cfg["depth"] - 4) % 6:
+            return [("depth", "wide_resnet depth must be 6n + 4, e.g. 16, 28 or 40")]
+        return []
+
     @property
     def layer_names(self) -> tuple[str, ...]:
         return ("block1", "block2", "block3")
