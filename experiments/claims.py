@@ -251,13 +251,16 @@ def _verdict(claim: Claim, ev: dict, controls: list[dict], holds: bool) -> str:
 
 
 class Index:
-    """The records by role (see `role`), de-duplicated (one analysis serves several
-    experiments), with their replicate units."""
+    """The records by role (see `run_role`), de-duplicated (one analysis serves several
+    experiments), without those marked `"evidence": False` by the registry (analyses made with
+    other settings, such as the density experiment's coarse lambda grid, must not be merged
+    with the claims' own)."""
 
     def __init__(self, records: list[Record]):
         seen: dict[str, Record] = {}
         for r in records:
-            seen.setdefault(r["analysis_id"], r)
+            if r.get("evidence", True):  # not e.g. an analysis on another lambda grid
+                seen.setdefault(r["analysis_id"], r)
         self.records = list(seen.values())
 
     def runs(self, role: str) -> list[Record]:
@@ -307,16 +310,19 @@ def _value(metrics: dict, key: str) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _units(index: Index, role: str, optimizer: str | None = "sgd"):
-    """{(cell, seed): {triple: metrics}} of the final analyses of `role` (one optimizer)."""
+def _units(index: Index, role: str, optimizer: str | None = "sgd", per_triple: bool = True):
+    """{(cell, seed): {unit: metrics}} of the final analyses of `role` (one optimizer, or all
+    with None): one unit per class triple, or (per_triple=False, for test-set metrics) the
+    run's own metrics as its one unit ()."""
     out: dict[tuple, dict] = {}
     for r in index.runs(role):
         if optimizer is None or r["tags"].get("optimizer") == optimizer:
             unit = out.setdefault((_cell(r), _seed(r)), {})
-            for triple, m in replicates(r).items():
+            items = replicates(r).items() if per_triple else [((), r["metrics"])]
+            for key, m in items:
                 # several analyses of one run (e.g. with and without earlier layers): merge them,
                 # keeping the values that one of them computed
-                unit.setdefault(triple, {}).update({k: v for k, v in m.items() if v is not None})
+                unit.setdefault(key, {}).update({k: v for k, v in m.items() if v is not None})
     return out
 
 
@@ -334,21 +340,25 @@ def per_unit(role: str, *keys: str, transform: Callable[[dict], tuple] | None = 
 
 
 def paired(role_a: str, role_b: str, fn: Callable[[dict, dict], tuple],
-           seeds: str = "same") -> Sampler:
+           seeds: str = "same", per_triple: bool = True,
+           optimizer: str | None = "sgd") -> Sampler:
     """A sampler over units present in both roles: `fn(metrics_a, metrics_b)` for the same
-    cell and class triple, from the same seed (`seeds='same'`), or from two different seeds
-    s < s' of the same role (`seeds='different'`, a control that only differs by the seed)."""
+    cell and class triple (or run: per_triple=False), from the same seed (`seeds='same'`), or
+    from two different seeds s < s' of the same role (`seeds='different'`, a control that only
+    differs by the seed)."""
     def sample(index: Index) -> list[Obs]:
-        a, b = _units(index, role_a), _units(index, role_b)
+        a = _units(index, role_a, optimizer, per_triple)
+        b = _units(index, role_b, optimizer, per_triple)
         out = []
         for (cell, seed), ta in sorted(a.items(), key=str):
             partners = ([(seed, b.get((cell, seed), {}))] if seeds == "same" else
                         [(s2, tb) for (c2, s2), tb in sorted(b.items(), key=str)
                          if c2 == cell and s2 > seed])
             for s2, tb in partners:
-                for triple in sorted(set(ta) & set(tb)):
+                for unit in sorted(set(ta) & set(tb)):
                     group = seed if seeds == "same" else (seed, s2)
-                    out.append((cell, group, (seed, s2, triple), fn(ta[triple], tb[triple])))
+                    key = (seed, s2, unit) if per_triple else (seed, s2)
+                    out.append((cell, group, key, fn(ta[unit], tb[unit])))
         return out
     return sample
 
@@ -382,23 +392,10 @@ def _c6_pair(net: str) -> Sampler:
 
 
 def _ece_pairs(role_a: str, role_b: str, seeds: str) -> Sampler:
-    """Test ECE of `role_b` minus `role_a` per seed (a test-set metric: one unit per seed), in
+    """Test ECE of `role_b` minus `role_a` per seed (a test-set metric: one unit per run), in
     every (arch, dataset, optimizer) cell."""
-    def sample(index: Index) -> list[Obs]:
-        def units(role):
-            return {(_cell(r), _seed(r)): _value(r["metrics"], "ece") for r in index.runs(role)}
-        a, b = units(role_a), units(role_b)
-        out = []
-        for (cell, seed), ea in sorted(a.items(), key=str):
-            partners = ([(seed, b.get((cell, seed)))] if seeds == "same" else
-                        [(s2, e) for (c2, s2), e in sorted(b.items(), key=str)
-                         if c2 == cell and s2 > seed])
-            for s2, eb in partners:
-                if eb is not None:
-                    group = seed if seeds == "same" else (seed, s2)
-                    out.append((cell, group, (seed, s2), (eb - ea,)))
-        return out
-    return sample
+    return paired(role_a, role_b, lambda ma, mb: (_value(mb, "ece") - _value(ma, "ece"),),
+                  seeds=seeds, per_triple=False, optimizer=None)
 
 
 # ---- the claims ----------------------------------------------------------------------------

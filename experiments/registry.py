@@ -121,6 +121,7 @@ class Analysis:
     seed: int
     num_triples: int = 1
     figures: bool = True  # False: metrics only (replicate seeds: no figure shows them)
+    evidence: bool = True  # False: not for the claims (e.g. the density's coarse lambda grid)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -129,6 +130,7 @@ class Analysis:
             "pairs_per_class": self.pairs_per_class, "mode": self.mode,
             "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
             "seed": self.seed, "num_triples": self.num_triples, "figures": self.figures,
+            "evidence": self.evidence,
         }
 
     @property
@@ -272,8 +274,10 @@ class _Builder:
             lambdas=a.density_lambdas if density else a.lambdas,
             pairs_per_class=pairs,
             mode=a.mode, layers=layers, seed=a.seed,
-            num_triples=triples or (a.num_triples if epoch in (None, 0) else 1),
+            num_triples=triples or (1 if density else
+                                    a.num_triples if epoch in (None, 0) else 1),
             figures=run.tags["seed"] == self.p.seeds[0],
+            evidence=not density,
         )
 
     # ---- the experiments -------------------------------------------------------------------

@@ -315,6 +315,7 @@ def record(out: pathlib.Path, experiment: str, analysis: Analysis) -> dict | Non
     return {"experiment": experiment, "analysis_id": analysis.analysis_id,
             "run_id": analysis.run.run_id, "label": analysis.run.label, "tags": analysis.tags,
             "classes": list(analysis.classes), "num_epochs": analysis.run.config["num_epochs"],
+            "evidence": analysis.evidence,
             "metrics": metrics}
 
 

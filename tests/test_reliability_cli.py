@@ -41,7 +41,7 @@ def test_reproduce_out_is_a_file(tmp_path, capsys, below):
 def test_failed_reproduce_leaves_nothing_in_a_new_out(tmp_path, monkeypatch):
     import experiments.reproduce as driver
 
-    def failing(profile, out, only, log=print):
+    def failing(profile, out, only, log=print, **kw):
         (pathlib.Path(out) / "runs" / "x").mkdir(parents=True)
         (pathlib.Path(out) / "reproduce.json").write_text("{}")
         raise RuntimeError("boom")
@@ -52,7 +52,7 @@ def test_failed_reproduce_leaves_nothing_in_a_new_out(tmp_path, monkeypatch):
         cli.main(["reproduce", "--profile", "smoke", "--out", str(out)])
     assert list(tmp_path.iterdir()) == []
 
-    def failing_late(profile, out, only, log=print):
+    def failing_late(profile, out, only, log=print, **kw):
         (pathlib.Path(out) / "runs" / "x").mkdir(parents=True)
         (pathlib.Path(out) / "runs" / "x" / driver.MARKER).write_text("{}")
         raise RuntimeError("late")

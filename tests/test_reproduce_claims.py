@@ -239,3 +239,16 @@ def test_claims_table_has_one_row_per_claim_with_its_control(good):
     c1 = good["C1_same_class_alignment"]
     assert (row["value"], row["ci_low"], row["n"]) == (c1["value"], c1["ci"][0], c1["n"])
     assert row["control"] == "no-mixup (ERM) network" and row["control_holds"] is False
+
+
+def test_analyses_that_are_not_evidence_are_left_out(good):
+    """An analysis of the same run with other settings (the density experiment's coarse lambda
+    grid) must not be merged into the claim's units."""
+    recs = _records()
+    coarse = _record("mixup", "mlp", 0, {**GOOD["mixup"], "same_class_spread": 0.9})
+    coarse["analysis_id"] = "density"
+    coarse["evidence"] = False
+    out = claims.compute_claims(recs + [coarse])
+    assert out["C1_same_class_alignment"]["value"] == good["C1_same_class_alignment"]["value"]
+    coarse["evidence"] = True
+    assert not claims.compute_claims(recs + [coarse])["C1_same_class_alignment"]["holds"]

@@ -3,12 +3,10 @@ both train, data parallel; only process 0 analyses and writes; the claims are th
 process with the same two devices."""
 
 import json
-import subprocess
 import sys
 
 import pytest
-
-from test_distributed import REPO, TIMEOUT_S, cpu_env, free_port
+from test_distributed import free_port, run_processes
 
 
 def _argv(out, *extra):
@@ -20,24 +18,12 @@ def _argv(out, *extra):
 def test_two_processes_write_the_claims_of_one(tmp_path, fashion_mnist_dir):
     one, two = tmp_path / "one", tmp_path / "two"
     coord = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
-    procs = [subprocess.Popen(_argv(two, *coord, "--process-id", str(i)), env=cpu_env(1),
-                              cwd=REPO, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for i in (0, 1)]
-    procs.append(subprocess.Popen(_argv(one), env=cpu_env(2), cwd=REPO, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-    outs = []
-    try:
-        for p in procs:
-            out, err = p.communicate(timeout=TIMEOUT_S)
-            assert p.returncode == 0, f"{' '.join(p.args)} failed:\n{err[-4000:]}"
-            outs.append(out)
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-    log0, log1, _ = outs
+    log0, log1 = run_processes([_argv(two, *coord, "--process-id", str(i)) for i in (0, 1)],
+                               devices=1)
+    run_processes([_argv(one)], devices=2)  # the reference: one process, the same 2 devices
     assert "analysing" in log0 and "report:" in log0
-    # process 1 trained, then only waited: it analysed and wrote nothing
+    # process 1 trained and took part in the analyses (collective restores), then only waited:
+    # it wrote no analysis, figure, table, claim or report
     assert "training" in log1 and "waiting for process 0" in log1
     assert "analysing" not in log1 and "report:" not in log1
     a = json.loads((one / "claims.json").read_text())

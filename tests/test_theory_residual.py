@@ -48,9 +48,9 @@ def test_quick_study_varies_one_factor_at_a_time_over_every_seed():
 
 
 def test_quick_config_rejects_a_negative_depth():
-    from nc_mixup.cli import UsageError
+    from nc_mixup.config import ConfigError
 
-    with pytest.raises(UsageError, match="depth=-1"):
+    with pytest.raises(ConfigError, match="depth=-1"):
         load("experiments/configs/quick.py:depth=-1")
 
 

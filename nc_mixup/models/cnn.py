@@ -67,14 +67,7 @@ class CNN(nn.Module):
                 dtype=self.dtype,
                 name=f"conv{i}",
             )(h)
-            if self.norm == "batch":
-                h = nn.BatchNorm(
-                    use_running_average=not train,
-                    momentum=0.9,
-                    epsilon=1e-5,
-                    dtype=self.dtype,
-                    name=f"bn{i}",
-                )(h)
+            h = self._normalise(h, train, f"bn{i}")
             h = nn.max_pool(nn.relu(h), (2, 2), strides=(2, 2), padding="SAME")
             h = maybe_mix(h, f"block{i}", mix)
             feats[f"block{i}"] = h
@@ -82,18 +75,18 @@ class CNN(nn.Module):
             h = nn.Dense(self.dense, use_bias=self.norm == "none", dtype=self.dtype, name="dense")(
                 h.reshape((h.shape[0], -1))
             )
-            if self.norm == "batch":
-                h = nn.BatchNorm(
-                    use_running_average=not train,
-                    momentum=0.9,
-                    epsilon=1e-5,
-                    dtype=self.dtype,
-                    name="bn_dense",
-                )(h)
-            h = nn.relu(h).astype(jnp.float32)
+            h = nn.relu(self._normalise(h, train, "bn_dense")).astype(jnp.float32)
         else:
             h = jnp.mean(h.astype(jnp.float32), axis=(1, 2))
         h = maybe_mix(h, PENULTIMATE, mix)
         feats[PENULTIMATE] = h
         logits = nn.Dense(self.num_classes, name="classifier")(h)
         return (logits, feats) if capture else logits
+
+    def _normalise(self, h: jax.Array, train: bool, name: str) -> jax.Array:
+        """BatchNorm (PyTorch's momentum 0.1 and eps 1e-5) when `norm="batch"`, else h."""
+        if self.norm != "batch":
+            return h
+        return nn.BatchNorm(
+            use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype, name=name
+        )(h)
