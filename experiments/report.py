@@ -208,6 +208,21 @@ def residual_findings(stats: list[dict]) -> str:
             + "</p>" + html_table(header, rows))
 
 
+def theory_section(out: pathlib.Path) -> str:
+    """The table of experiments.theory_summary (tables/theory_summary.csv), if written."""
+    path = out / "tables" / "theory_summary.csv"
+    if not path.exists():
+        return ""
+    from experiments.theory_summary import CAPTION
+
+    header, rows = tables.read_csv(path)
+    return ("<h2 id='theory-summary'>Theory beside the networks</h2>"
+            f"<p>{_e(CAPTION)} Issue 13's questions: does a penalty power p < 2 (deep-UFM) "
+            "explain the measured paths better held out, and does the UFM predict the "
+            "networks' confidence? The opt-in <code>--only theory_residual</code> study asks what "
+            "drives the residual.</p>" + html_table(header, rows))
+
+
 def experiment_section(out: pathlib.Path, summary: dict) -> str:
     """The section of one experiment from its summary (`experiments/<name>.json`)."""
     name = summary["name"]
@@ -274,6 +289,7 @@ def build_report(out: pathlib.Path, *, profile: str, experiment_names: Sequence[
         f"<p>{_e(PROFILE_TEXT.get(profile, ''))} Each claim below is computed from the "
         "metrics of the analysed runs (<code>claims.json</code>); the experiments follow.</p>",
         claims_section(claims, out),
+        theory_section(out),
         f"<h2>Contents</h2><ul>{toc}</ul>",
         "<p class='meta'>Wall time of the last <code>nc-mixup reproduce</code> call by phase "
         "(cached work is not redone and costs nothing):</p>" + html_table(["phase", "time"],

@@ -561,8 +561,10 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         tables.write(out / "tables" / "claims", *claims_lib.table(claims),
                      "Claims: value (mean over units) with its 95% bootstrap interval, n units, "
                      "the control's value and verdict, and the verdict (experiments/claims.py).")
-        from experiments import figures
+        from experiments import figures, theory_summary
 
+        tables.write(out / "tables" / "theory_summary", *theory_summary.summarise(recs),
+                     theory_summary.CAPTION)
         try:
             figures.claims_figure(claims, out / "figures" / "claims")
         except Exception as e:  # noqa: BLE001 - the report notes a missing figure
