@@ -89,13 +89,18 @@ def _colorbars(fig: plt.Figure, arts: list) -> None:
 
 
 def _title(record: dict) -> str:
+    """The run's label and epoch, wrapped to fit a panel (about 40 characters a line)."""
+    import textwrap
+
     epoch = record["tags"].get("epoch", "final")
-    text = record["label"]
-    if len(text) > 48:
-        text = text.replace(" / ", "/")
+    text = record["label"].replace(" / ", "/")
     if epoch == "final":
-        return text + f" @ epoch {record['num_epochs']} (final)"
-    return text + f" @ epoch {epoch}"
+        text += f" @ epoch {record['num_epochs']} (final)"
+    elif epoch == 0:
+        text += " @ initialisation"
+    else:
+        text += f" @ epoch {epoch}"
+    return "\n".join(textwrap.wrap(text, 40))
 
 
 def analysis_figure(records: Sequence[dict], dirs: Sequence[pathlib.Path],
