@@ -345,6 +345,10 @@ def build_experiment(out: pathlib.Path, exp: Experiment, statuses: dict[str, Sta
     recs = {a.analysis_id: record(out, exp.name, a) for a in exp.analyses}
     for fig in exp.figures:
         stem = out / "figures" / f"{exp.name}-{fig.name}"
+        if fig.analyses and all(statuses.get(a.analysis_hash, Status(False)).skipped
+                                for a in fig.analyses):
+            errors.append(f"no figure {fig.name}: its runs were skipped (data not available)")
+            continue
         try:
             _build_figure(out, fig, recs, stem)
             figures_out.append({"name": fig.name, "caption": fig.caption,
@@ -604,7 +608,7 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         failed = [f"{units[k]}: {st.error}" for k, st in statuses.items()
                   if not st.ok and not st.skipped]
         failed += [f"{n}: {e}" for n, s in summaries.items() for e in s.get("errors", [])
-                   if "figure" in e and "none of its analyses finished" not in e]
+                   if e.startswith("figure ") and "none of its analyses finished" not in e]
         skipped = sorted({st.error for k, st in statuses.items() if st.skipped and k in runs})
         skipped_runs = [runs[k].run_id for k, st in statuses.items() if st.skipped and k in runs]
         _write_json(out / "reproduce.json", {"profile": profile, "dry_run": dry_run,
