@@ -86,12 +86,11 @@ from typing import Any
 
 import numpy as np
 
-from nc_mixup.analysis import calibration, extract, geometry, plots
+from nc_mixup.analysis import calibration, extract, geometry, plots, triple_metrics
 from nc_mixup.analysis.neural_collapse import nc_metrics
 from nc_mixup.analysis.projection import project, project_boundaries
 from nc_mixup.analysis.theory_agreement import (
     row_space_means,
-    straight_comparison,
     theory_agreement,
     theory_features,
 )
@@ -311,30 +310,13 @@ _RUN_ARRAYS = ("W", "b", "mu_g", "classes", "lambdas")
 
 
 def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
-    """The scalar geometry of one class triple (a replicate of the analysis; metrics.json
-    'triples'): same_class_alignment (+ _spread), same_class_spread, boundary_gap,
-    chord_deviation, channel_deviation (B.2 plane), the CE theory against the straight chord
-    (theory_agreement.straight_comparison), and per earlier layer and 'penultimate' the
-    linearity_error ('layers'), with 'earlier_linearity_error' their mean over earlier layers."""
-    H = np.asarray(arrays["H"], np.float64)
-    y1, y2, lam = arrays["y1"], arrays["y2"], _lam(arrays)
-    P2 = project(H, W[cls])
-    out: dict[str, Any] = {"classes": [int(c) for c in cls]}
-    out["same_class_alignment"], out["same_class_alignment_spread"] = (
-        geometry.same_class_alignment(H, y1, y2, lam, W, cls))
-    out["same_class_spread"] = geometry.same_class_spread(P2, y1, y2, lam, cls)
-    out["boundary_gap"] = geometry.boundary_gap(arrays["logits"], y1, y2, lam)
-    out["chord_deviation"] = geometry.chord_deviation(P2, y1, y2, lam)[0]
-    out["channel_deviation"] = geometry.channel_deviation(P2, y1, y2, lam)
-    means, basis = row_space_means(H, y1, y2, lam, W, mu_g)
-    out.update(straight_comparison(means, W, basis))
-    out["layers"] = {
-        n: geometry.linearity_error(arrays[f"H_{n}"], y1, y2, lam, arrays["pair"]) for n in names
-    }
-    out["layers"]["penultimate"] = geometry.linearity_error(H, y1, y2, lam, arrays["pair"])
-    earlier = [v for n, v in out["layers"].items() if n != "penultimate" and math.isfinite(v)]
-    out["earlier_linearity_error"] = float(np.mean(earlier)) if earlier else float("nan")
-    return out
+    """The metrics of one class triple (a replicate of the analysis; metrics.json 'triples'):
+    every metric registered in nc_mixup.analysis.triple_metrics, on the triple's rows."""
+    return triple_metrics.summarise(triple_metrics.TripleArrays(
+        H=np.asarray(arrays["H"], np.float64), logits=arrays["logits"], y1=arrays["y1"],
+        y2=arrays["y2"], lam=_lam(arrays), pair=arrays["pair"],
+        layers={n: arrays[f"H_{n}"] for n in names}, W=W, b=arrays["b"], mu_g=mu_g,
+        classes=tuple(int(c) for c in cls)))
 
 
 def theory_power_metrics(all_rows, triples, W, mu_g, grid, curves) -> dict[str, Any]:
