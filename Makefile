@@ -45,7 +45,8 @@ bench: setup
 	$(PY) benchmarks/run_all.py
 
 lint: setup
-	$(VENV)/bin/ruff check nc_mixup theory experiments tests benchmarks
+	$(VENV)/bin/ruff check nc_mixup theory experiments tests benchmarks scripts
+	$(VENV)/bin/ruff format --check nc_mixup theory experiments tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) .jax_cache .pytest_cache

@@ -52,9 +52,13 @@ N_BOOT = 4000
 # ---- the bootstrap -------------------------------------------------------------------------
 
 
-def bootstrap_ci(values: Sequence[float], groups: Sequence[Any] | None = None,
-                 n_boot: int = N_BOOT, level: float = LEVEL,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Sequence[float],
+    groups: Sequence[Any] | None = None,
+    n_boot: int = N_BOOT,
+    level: float = LEVEL,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values`.
 
     With `groups` (e.g. the training seed of each value) the resampling is hierarchical: draw
@@ -96,14 +100,20 @@ class Rule:
         if ci is None or not all(math.isfinite(v) for v in ci):
             return False
         lo, hi = ci
-        return {">=": lo >= self.threshold, ">": lo > self.threshold,
-                "<=": hi <= self.threshold, "<": hi < self.threshold}[self.direction]
+        return {
+            ">=": lo >= self.threshold,
+            ">": lo > self.threshold,
+            "<=": hi <= self.threshold,
+            "<": hi < self.threshold,
+        }[self.direction]
 
     @property
     def text(self) -> str:
         bound = "lower" if self.direction in (">=", ">") else "upper"
-        return (f"{self.statistic} {self.direction} {self.threshold:g} "
-                f"({bound} bound of the {LEVEL:.0%} interval)")
+        return (
+            f"{self.statistic} {self.direction} {self.threshold:g} "
+            f"({bound} bound of the {LEVEL:.0%} interval)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,15 +148,28 @@ def evaluate(rules: Sequence[Rule], sample: list[Obs]) -> dict[str, Any]:
         for i, rule in enumerate(rules):
             values = [o[3][i] for o in obs]
             ci = bootstrap_ci(values, groups)
-            per_rule.append({"statistic": rule.statistic, "value": _mean(values),
-                             "ci": list(ci), "holds": rule.holds(ci)})
-        cells["/".join(map(str, cell))] = {"n": len(obs), "rules": per_rule,
-                                           "holds": all(r["holds"] for r in per_rule)}
+            per_rule.append(
+                {
+                    "statistic": rule.statistic,
+                    "value": _mean(values),
+                    "ci": list(ci),
+                    "holds": rule.holds(ci),
+                }
+            )
+        cells["/".join(map(str, cell))] = {
+            "n": len(obs),
+            "rules": per_rule,
+            "holds": all(r["holds"] for r in per_rule),
+        }
     values = [o[3][0] for o in sample]
     ci = bootstrap_ci(values, [(o[0], o[1]) for o in sample]) if sample else None
-    return {"value": _mean(values) if sample else None,
-            "ci": None if ci is None else list(ci), "n": len(sample), "cells": cells,
-            "holds": bool(cells) and all(c["holds"] for c in cells.values())}
+    return {
+        "value": _mean(values) if sample else None,
+        "ci": None if ci is None else list(ci),
+        "n": len(sample),
+        "cells": cells,
+        "holds": bool(cells) and all(c["holds"] for c in cells.values()),
+    }
 
 
 def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
@@ -156,17 +179,24 @@ def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
     controls = []
     for name, sampler in claim.controls:
         c = evaluate(claim.rules, sampler(index))
-        controls.append({"name": name, "value": c["value"], "ci": c["ci"], "n": c["n"],
-                         "holds": c["holds"] if c["n"] else None, "cells": c["cells"],
-                         "points": _points(sampler(index))})
+        controls.append(
+            {
+                "name": name,
+                "value": c["value"],
+                "ci": c["ci"],
+                "n": c["n"],
+                "holds": c["holds"] if c["n"] else None,
+                "cells": c["cells"],
+                "points": _points(sampler(index)),
+            }
+        )
     computed = ev["n"] > 0
     controls_ok = bool(controls) and all(c["n"] > 0 and not c["holds"] for c in controls)
     holds = computed and ev["holds"] and controls_ok
     return {
         "statement": claim.statement,
         "statistic": claim.rules[0].statistic,
-        "rule": "; ".join(r.text for r in claim.rules)
-                + "; in every cell; and no control passes",
+        "rule": "; ".join(r.text for r in claim.rules) + "; in every cell; and no control passes",
         "rules": [dataclasses.asdict(r) for r in claim.rules],
         "value": ev["value"],
         "ci": ev["ci"],
@@ -175,7 +205,8 @@ def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
         "holds": bool(holds),
         "evidence": _evidence_text(claim, ev),
         "cells": ev["cells"],
-        "control": {k: controls[0][k] for k in ("name", "value", "ci", "holds")} if controls
+        "control": {k: controls[0][k] for k in ("name", "value", "ci", "holds")}
+        if controls
         else {"name": None, "value": None, "ci": None, "holds": None},
         "controls": controls,
         "points": _points(claim.evidence(index)),
@@ -191,15 +222,42 @@ def compute_claims(records: list[Record]) -> dict[str, dict[str, Any]]:
 
 def table(claims: dict[str, dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """(header, rows) of the claims table (experiments.tables.write)."""
-    header = ["claim", "statistic", "rule", "value", "ci_low", "ci_high", "n", "control",
-              "control_value", "control_ci_low", "control_ci_high", "control_holds", "holds"]
+    header = [
+        "claim",
+        "statistic",
+        "rule",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+        "control",
+        "control_value",
+        "control_ci_low",
+        "control_ci_high",
+        "control_holds",
+        "holds",
+    ]
     rows = []
     for key, c in claims.items():
         ci, ctl = c.get("ci") or [None, None], c.get("control") or {}
         cci = ctl.get("ci") or [None, None]
-        rows.append([key, c.get("statistic"), c.get("rule"), c["value"], ci[0], ci[1], c["n"],
-                     ctl.get("name"), ctl.get("value"), cci[0], cci[1], ctl.get("holds"),
-                     c["holds"]])
+        rows.append(
+            [
+                key,
+                c.get("statistic"),
+                c.get("rule"),
+                c["value"],
+                ci[0],
+                ci[1],
+                c["n"],
+                ctl.get("name"),
+                ctl.get("value"),
+                cci[0],
+                cci[1],
+                ctl.get("holds"),
+                c["holds"],
+            ]
+        )
     return header, rows
 
 
@@ -209,8 +267,10 @@ def _mean(values: Iterable[float]) -> float | None:
 
 
 def _points(sample: list[Obs]) -> list[dict[str, Any]]:
-    return [{"cell": "/".join(map(str, o[0])), "seed": o[1], "unit": list(o[2]),
-             "value": o[3][0]} for o in sample]
+    return [
+        {"cell": "/".join(map(str, o[0])), "seed": o[1], "unit": list(o[2]), "value": o[3][0]}
+        for o in sample
+    ]
 
 
 def _fmt_ci(ci) -> str:
@@ -222,9 +282,12 @@ def _evidence_text(claim: Claim, ev: dict) -> str:
         return "not computed: the runs this claim needs were not analysed"
     parts = []
     for cell, c in ev["cells"].items():
-        rules = ", ".join(f"{r['statistic']} {r['value']:.4g} {_fmt_ci(r['ci'])}"
-                          if r["value"] is not None else f"{r['statistic']} n/a"
-                          for r in c["rules"])
+        rules = ", ".join(
+            f"{r['statistic']} {r['value']:.4g} {_fmt_ci(r['ci'])}"
+            if r["value"] is not None
+            else f"{r['statistic']} n/a"
+            for r in c["rules"]
+        )
         parts.append(f"{cell} (n = {c['n']}): {rules} -> {'passes' if c['holds'] else 'fails'}")
     return "; ".join(parts)
 
@@ -242,8 +305,9 @@ def _verdict(claim: Claim, ev: dict, controls: list[dict], holds: bool) -> str:
         if c["n"] == 0:
             reasons.append(f"its control '{c['name']}' was not analysed")
         elif c["holds"]:
-            reasons.append(f"its control '{c['name']}' passes too, so the rule does not "
-                           "discriminate")
+            reasons.append(
+                f"its control '{c['name']}' passes too, so the rule does not discriminate"
+            )
     return "does not hold: " + "; ".join(reasons)
 
 
@@ -274,8 +338,13 @@ def run_role(tags: dict[str, Any]) -> str | None:
     or None (a snapshot during training, another optimizer's run is still its cell's)."""
     epoch = tags.get("epoch", "final")
     layer = tags.get("mix_layer", 0) not in (0, "0", "input")
-    if tags.get("loss") == "ce" and tags.get("mixup") and not layer \
-            and tags.get("classifier") == "learned" and epoch == 0:
+    if (
+        tags.get("loss") == "ce"
+        and tags.get("mixup")
+        and not layer
+        and tags.get("classifier") == "learned"
+        and epoch == 0
+    ):
         return "random_init"
     if epoch != "final":
         return None
@@ -329,6 +398,7 @@ def _units(index: Index, role: str, optimizer: str | None = "sgd", per_triple: b
 def per_unit(role: str, *keys: str, transform: Callable[[dict], tuple] | None = None) -> Sampler:
     """A sampler: the statistics `keys` (or `transform(metrics)`) of every (seed, triple) unit of
     the runs of `role`."""
+
     def sample(index: Index) -> list[Obs]:
         out = []
         for (cell, seed), triples in sorted(_units(index, role).items(), key=str):
@@ -336,30 +406,44 @@ def per_unit(role: str, *keys: str, transform: Callable[[dict], tuple] | None = 
                 values = transform(m) if transform else tuple(_value(m, k) for k in keys)
                 out.append((cell, seed, (seed, triple), values))
         return out
+
     return sample
 
 
-def paired(role_a: str, role_b: str, fn: Callable[[dict, dict], tuple],
-           seeds: str = "same", per_triple: bool = True,
-           optimizer: str | None = "sgd") -> Sampler:
+def paired(
+    role_a: str,
+    role_b: str,
+    fn: Callable[[dict, dict], tuple],
+    seeds: str = "same",
+    per_triple: bool = True,
+    optimizer: str | None = "sgd",
+) -> Sampler:
     """A sampler over units present in both roles: `fn(metrics_a, metrics_b)` for the same
     cell and class triple (or run: per_triple=False), from the same seed (`seeds='same'`), or
     from two different seeds s < s' of the same role (`seeds='different'`, a control that only
     differs by the seed)."""
+
     def sample(index: Index) -> list[Obs]:
         a = _units(index, role_a, optimizer, per_triple)
         b = _units(index, role_b, optimizer, per_triple)
         out = []
         for (cell, seed), ta in sorted(a.items(), key=str):
-            partners = ([(seed, b.get((cell, seed), {}))] if seeds == "same" else
-                        [(s2, tb) for (c2, s2), tb in sorted(b.items(), key=str)
-                         if c2 == cell and s2 > seed])
+            partners = (
+                [(seed, b.get((cell, seed), {}))]
+                if seeds == "same"
+                else [
+                    (s2, tb)
+                    for (c2, s2), tb in sorted(b.items(), key=str)
+                    if c2 == cell and s2 > seed
+                ]
+            )
             for s2, tb in partners:
                 for unit in sorted(set(ta) & set(tb)):
                     group = seed if seeds == "same" else (seed, s2)
                     key = (seed, s2, unit) if per_triple else (seed, s2)
                     out.append((cell, group, key, fn(ta[unit], tb[unit])))
         return out
+
     return sample
 
 
@@ -383,19 +467,30 @@ def _c6(ma: dict, mb: dict) -> tuple:
 
 def _c6_pair(net: str) -> Sampler:
     """(linearity(net) - linearity(ERM), linearity(net) - linearity(manifold)) per unit."""
+
     def sample(index: Index) -> list[Obs]:
         vs_erm = {(o[0], o[2]): o for o in paired(net, "erm", _c6)(index)}
         vs_man = {(o[0], o[2]): o for o in paired(net, "manifold", _c6)(index)}
-        return [(o[0], o[1], o[2], (o[3][0], vs_man[key][3][0]))
-                for key, o in vs_erm.items() if key in vs_man]
+        return [
+            (o[0], o[1], o[2], (o[3][0], vs_man[key][3][0]))
+            for key, o in vs_erm.items()
+            if key in vs_man
+        ]
+
     return sample
 
 
 def _ece_pairs(role_a: str, role_b: str, seeds: str) -> Sampler:
     """Test ECE of `role_b` minus `role_a` per seed (a test-set metric: one unit per run), in
     every (arch, dataset, optimizer) cell."""
-    return paired(role_a, role_b, lambda ma, mb: (_value(mb, "ece") - _value(ma, "ece"),),
-                  seeds=seeds, per_triple=False, optimizer=None)
+    return paired(
+        role_a,
+        role_b,
+        lambda ma, mb: (_value(mb, "ece") - _value(ma, "ece"),),
+        seeds=seeds,
+        per_triple=False,
+        optimizer=None,
+    )
 
 
 # ---- the claims ----------------------------------------------------------------------------
@@ -408,8 +503,10 @@ CLAIMS: tuple[Claim, ...] = (
         "image of it).",
         (Rule("same_class_spread", "<=", 0.1), Rule("same_class_alignment", ">=", 0.9)),
         per_unit("mixup", transform=_c1),
-        (("no-mixup (ERM) network", per_unit("erm", transform=_c1)),
-         ("random initialisation", per_unit("random_init", transform=_c1))),
+        (
+            ("no-mixup (ERM) network", per_unit("erm", transform=_c1)),
+            ("random initialisation", per_unit("random_init", transform=_c1)),
+        ),
         "same_class_spread: max over lambda of the distance of the mean same-class feature (B.2 "
         "plane) from that of clean images, over its norm; the UFM optimum is lambda-invariant "
         "(0); <= 0.1 is within a tenth of the clean features' norm. same_class_alignment: cosine "
@@ -423,8 +520,10 @@ CLAIMS: tuple[Claim, ...] = (
         "lambda = 1/2.",
         (Rule("boundary_gap", "<=", 0.1),),
         per_unit("mixup", "boundary_gap"),
-        (("no-mixup (ERM) network", per_unit("erm", "boundary_gap")),
-         ("random initialisation", per_unit("random_init", "boundary_gap"))),
+        (
+            ("no-mixup (ERM) network", per_unit("erm", "boundary_gap")),
+            ("random initialisation", per_unit("random_init", "boundary_gap")),
+        ),
         "|z_c - z_c'| / ||z - mean z|| at lambda = 1/2: about 1 for a clean example of class c, 0 "
         "on the boundary; <= 0.1 is within a tenth of the way. A network not trained on mixtures "
         "usually commits to one class at lambda = 1/2.",
@@ -458,8 +557,10 @@ CLAIMS: tuple[Claim, ...] = (
         "the UFM optimum of the CE mixup loss better than straight segments do.",
         (Rule("theory_delta_straight", ">=", 0.01),),
         per_unit("fixed_etf", transform=_delta_at_bound_zero),
-        (("MSE-mixup network", per_unit("mse", transform=_delta_at_bound_zero)),
-         ("no-mixup (ERM) network", per_unit("erm", transform=_delta_at_bound_zero))),
+        (
+            ("MSE-mixup network", per_unit("mse", transform=_delta_at_bound_zero)),
+            ("no-mixup (ERM) network", per_unit("erm", transform=_delta_at_bound_zero)),
+        ),
         "theory_delta_straight: on interior different-class cells (0 < lambda < 1), the mean "
         "relative distance of the measured mean features to the fitted straight chord minus that "
         "to the fitted CE UFM optimum (gamma and scale fitted on the same objective); >= 0.01: "
@@ -473,8 +574,12 @@ CLAIMS: tuple[Claim, ...] = (
         "more closely than those of the same network with a learned classifier.",
         (Rule("rel_dist(learned) - rel_dist(fixed ETF)", ">", 0.0),),
         paired("mixup", "fixed_etf", _diff("theory_rel_dist_interior")),
-        (("two learned-classifier seeds",
-          paired("mixup", "mixup", _diff("theory_rel_dist_interior"), seeds="different")),),
+        (
+            (
+                "two learned-classifier seeds",
+                paired("mixup", "mixup", _diff("theory_rel_dist_interior"), seeds="different"),
+            ),
+        ),
         "theory_rel_dist_interior (mean relative distance to the fitted CE UFM optimum on "
         "interior different-class cells) of the learned-classifier network minus the fixed-ETF "
         "one, paired by seed and class triple; > 0 at the lower bound: the fixed ETF is closer "
@@ -485,8 +590,10 @@ CLAIMS: tuple[Claim, ...] = (
         "Earlier layers of an input-mixup network behave as if trained with manifold mixup: the "
         "features of a mixed input stay closer to the mixture of the features than without "
         "mixup, and as close as in a network trained with manifold mixup.",
-        (Rule("linearity(input mixup) - linearity(ERM)", "<", 0.0),
-         Rule("linearity(input mixup) - linearity(manifold mixup)", "<=", 0.02)),
+        (
+            Rule("linearity(input mixup) - linearity(ERM)", "<", 0.0),
+            Rule("linearity(input mixup) - linearity(manifold mixup)", "<=", 0.02),
+        ),
         _c6_pair("mixup"),
         (("random initialisation in place of the input-mixup network", _c6_pair("random_init")),),
         "earlier_linearity_error: mean over the layers before the penultimate one of the "

@@ -33,8 +33,13 @@ DRY_RUN_ANALYSIS = dict(
     density_lambdas="0:1:3",
     density_pairs_per_class=2,
 )
-_NUM_CLASSES = {"fashion_mnist": 10, "mnist": 10, "cifar10": 10, "cifar100": 100,
-                "svhn_cropped": 10}
+_NUM_CLASSES = {
+    "fashion_mnist": 10,
+    "mnist": 10,
+    "cifar10": 10,
+    "cifar100": 100,
+    "svhn_cropped": 10,
+}
 
 
 def shrink_run_config(
@@ -113,9 +118,14 @@ def check(
         summary = train_and_evaluate(config, str(workdir))
         t1 = time.perf_counter()
         a = DRY_RUN_ANALYSIS
-        metrics = run_analysis(workdir, out / arch / "analysis", lambdas=a["lambdas"],
-                               pairs_per_class=a["pairs_per_class"], mode="train",
-                               progress=False)
+        metrics = run_analysis(
+            workdir,
+            out / arch / "analysis",
+            lambdas=a["lambdas"],
+            pairs_per_class=a["pairs_per_class"],
+            mode="train",
+            progress=False,
+        )
         t2 = time.perf_counter()
         results[arch] = {
             "model": dict(config.model),

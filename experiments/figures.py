@@ -35,20 +35,23 @@ def _save(fig: plt.Figure, stem: pathlib.Path) -> Paths:
     return [png, pdf]
 
 
-def _grid(n: int, size: float = 3.6, max_cols: int = 5,
-          aspect: float = 1.0) -> tuple[plt.Figure, np.ndarray]:
+def _grid(
+    n: int, size: float = 3.6, max_cols: int = 5, aspect: float = 1.0
+) -> tuple[plt.Figure, np.ndarray]:
     """A figure with n panels of width `size` and height `size / aspect`, `max_cols` a row."""
     cols = min(n, max_cols)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size / aspect * rows + 0.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(size * cols, size / aspect * rows + 0.4), squeeze=False
+    )
     for ax in axes.flat[n:]:
         ax.axis("off")
     return fig, axes.flat[:n]
 
 
-def projection_panel(ax: plt.Axes, acts: dict[str, np.ndarray], classes: Sequence[int],
-                     title: str) -> list:
+def projection_panel(
+    ax: plt.Axes, acts: dict[str, np.ndarray], classes: Sequence[int], title: str
+) -> list:
     """Mixed activations in the B.2 plane of the classifier rows `classes` of W, drawn the
     way `nc_mixup.analysis.plots` draws a single analysis (decision boundaries dashed)."""
     W = np.asarray(acts["W"], dtype=np.float64)
@@ -58,14 +61,26 @@ def projection_panel(ax: plt.Axes, acts: dict[str, np.ndarray], classes: Sequenc
     keep = np.isin(acts["y1"], cls) & np.isin(acts["y2"], cls)
     P2 = project(np.asarray(acts["H"], dtype=np.float64)[keep], W3)
     arts = plots.draw_projection(
-        ax, P2, acts["y1"][keep], acts["y2"][keep], np.asarray(acts["lam"])[keep],
-        project(W3, W3), [f"class {c}" for c in cls], project_boundaries(W3, b[cls]), size=3)
+        ax,
+        P2,
+        acts["y1"][keep],
+        acts["y2"][keep],
+        np.asarray(acts["lam"])[keep],
+        project(W3, W3),
+        [f"class {c}" for c in cls],
+        project_boundaries(W3, b[cls]),
+        size=3,
+    )
     ax.set_title(title, fontsize=8)
     return arts
 
 
-def projection_grid(records: Sequence[dict], dirs: Sequence[pathlib.Path],
-                    stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+def projection_grid(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
     """One projection panel per analysis (`activations.npz` in each folder)."""
     fig, axes = _grid(len(records))
     arts = None
@@ -80,8 +95,7 @@ def projection_grid(records: Sequence[dict], dirs: Sequence[pathlib.Path],
 def _colorbars(fig: plt.Figure, arts: list) -> None:
     """Two horizontal colour bars under the panels: lambda of same- and different-class pairs."""
     fig.subplots_adjust(bottom=0.16)
-    for i, (art, name) in enumerate(zip(arts, ("same class", "different classes"),
-                                        strict=True)):
+    for i, (art, name) in enumerate(zip(arts, ("same class", "different classes"), strict=True)):
         cax = fig.add_axes((0.12 + 0.42 * i, 0.05, 0.34, 0.025))
         bar = fig.colorbar(art, cax=cax, orientation="horizontal")
         bar.set_label(f"lambda ({name})", fontsize=8)
@@ -103,8 +117,12 @@ def _title(record: dict) -> str:
     return "\n".join(textwrap.wrap(text, 40))
 
 
-def analysis_figure(records: Sequence[dict], dirs: Sequence[pathlib.Path],
-                    stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+def analysis_figure(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
     """The figure `<stem>.png` that each analysis wrote, side by side, titled by run."""
     images = []
     for record, folder in zip(records, dirs, strict=True):
@@ -112,13 +130,18 @@ def analysis_figure(records: Sequence[dict], dirs: Sequence[pathlib.Path],
         if path.exists():
             images.append((_title(record), path))
     if not images:
-        raise FileNotFoundError(f"no analysis figure {params['stem']}.png in "
-                                f"{', '.join(str(d) for d in dirs)}")
+        raise FileNotFoundError(
+            f"no analysis figure {params['stem']}.png in {', '.join(str(d) for d in dirs)}"
+        )
     pixels = [mpimg.imread(path) for _, path in images]
     aspect = max(p.shape[1] / p.shape[0] for p in pixels)
     wide = aspect > 2.0  # e.g. one panel per layer: stack them vertically
-    fig, axes = _grid(len(images), size=min(4.2 * aspect, 14.0) if wide else 4.8,
-                      max_cols=1 if wide else 3, aspect=aspect)
+    fig, axes = _grid(
+        len(images),
+        size=min(4.2 * aspect, 14.0) if wide else 4.8,
+        max_cols=1 if wide else 3,
+        aspect=aspect,
+    )
     for ax, (title, _), image in zip(axes, images, pixels, strict=True):
         ax.imshow(image)
         ax.set_title(title, fontsize=7)
@@ -127,8 +150,12 @@ def analysis_figure(records: Sequence[dict], dirs: Sequence[pathlib.Path],
     return _save(fig, stem)
 
 
-def metric_curves(records: Sequence[dict], dirs: Sequence[pathlib.Path],
-                  stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+def metric_curves(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
     """Metrics vs training epoch (one line per run, one panel per metric)."""
     metrics = list(params["metrics"])
     fig, axes = _grid(len(metrics), size=3.0)
@@ -151,8 +178,12 @@ def metric_curves(records: Sequence[dict], dirs: Sequence[pathlib.Path],
     return _save(fig, stem)
 
 
-def ece_bars(records: Sequence[dict], dirs: Sequence[pathlib.Path],
-             stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+def ece_bars(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
     """Test ECE with and without mixup, grouped by (architecture, dataset, optimizer): the mean
     over seeds (bar) and each seed (dot)."""
     cells: dict[str, dict[bool, list[float]]] = {}
@@ -161,14 +192,21 @@ def ece_bars(records: Sequence[dict], dirs: Sequence[pathlib.Path],
         key = f"{t['arch']}\n{t['dataset']}\n{t['optimizer']}"
         value = r["metrics"].get("ece")
         cells.setdefault(key, {}).setdefault(bool(t["mixup"]), []).append(
-            np.nan if value is None else float(value))
+            np.nan if value is None else float(value)
+        )
     names = list(cells)
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.0, 3.2))
     for offset, mix, colour in ((-0.2, False, "tab:gray"), (0.2, True, "tab:orange")):
         vals = [cells[n].get(mix, []) for n in names]
-        ax.bar(x + offset, [np.mean(v) if v else np.nan for v in vals], width=0.4, color=colour,
-               alpha=0.7, label="with mixup" if mix else "without mixup")
+        ax.bar(
+            x + offset,
+            [np.mean(v) if v else np.nan for v in vals],
+            width=0.4,
+            color=colour,
+            alpha=0.7,
+            label="with mixup" if mix else "without mixup",
+        )
         for xi, v in zip(x, vals, strict=True):
             ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
     ax.set_xticks(x, names, fontsize=7)
@@ -189,21 +227,35 @@ def claims_figure(claims: dict[str, dict], stem: pathlib.Path) -> Paths:
         c = claims[key]
         groups = [("evidence", c["points"], c["cells"], "tab:blue")]
         for ctl in c.get("controls", [])[:2]:
-            groups.append((ctl["name"], ctl.get("points") or [], ctl.get("cells") or {},
-                           "tab:gray" if len(groups) == 1 else "tab:olive"))
+            groups.append(
+                (
+                    ctl["name"],
+                    ctl.get("points") or [],
+                    ctl.get("cells") or {},
+                    "tab:gray" if len(groups) == 1 else "tab:olive",
+                )
+            )
         labels, pos = [], 0
         cells = sorted({p["cell"] for _, pts, _, _ in groups for p in pts})
         for cell in cells:
             for name, pts, stats, colour in groups:
                 v = [p["value"] for p in pts if p["cell"] == cell and p["value"] is not None]
-                ax.plot(pos + rng.uniform(-0.15, 0.15, len(v)), v, ".", color=colour, ms=4,
-                        alpha=0.8)
+                ax.plot(
+                    pos + rng.uniform(-0.15, 0.15, len(v)), v, ".", color=colour, ms=4, alpha=0.8
+                )
                 st = (stats.get(cell) or {}).get("rules") or [{}]
                 if st[0].get("ci") and st[0]["ci"][0] is not None:
                     lo, hi = st[0]["ci"]
-                    ax.errorbar(pos + 0.3, st[0]["value"], yerr=[[st[0]["value"] - lo],
-                                                                [hi - st[0]["value"]]],
-                                fmt="o", color="black", ms=3, capsize=3, lw=1)
+                    ax.errorbar(
+                        pos + 0.3,
+                        st[0]["value"],
+                        yerr=[[st[0]["value"] - lo], [hi - st[0]["value"]]],
+                        fmt="o",
+                        color="black",
+                        ms=3,
+                        capsize=3,
+                        lw=1,
+                    )
                 labels.append(f"{cell.split('/')[0]}\n{name[:18]}")
                 pos += 1
         ax.axhline(c["threshold"], ls="--", color="tab:red", lw=1)
@@ -228,9 +280,15 @@ def theory_plot(theory_dirs: Sequence[pathlib.Path], stem: pathlib.Path) -> Path
 
 
 RESIDUAL_FACTORS = ("epoch", "weight decay", "depth", "width", "classifier")
-RESIDUAL_KEYS = ("theory_delta_straight", "theory_delta_straight_p2", "theory_fit_power",
-                 "theory_rel_dist_heldout", "theory_rel_dist_straight_heldout",
-                 "theory_confidence_rmse", "theory_confidence_rmse_same")
+RESIDUAL_KEYS = (
+    "theory_delta_straight",
+    "theory_delta_straight_p2",
+    "theory_fit_power",
+    "theory_rel_dist_heldout",
+    "theory_rel_dist_straight_heldout",
+    "theory_confidence_rmse",
+    "theory_confidence_rmse_same",
+)
 
 
 def residual_stats(records: Sequence[dict], groups: Sequence[tuple]) -> list[dict]:
@@ -246,20 +304,30 @@ def residual_stats(records: Sequence[dict], groups: Sequence[tuple]) -> list[dic
             cells.setdefault((factor, level), []).append((aid, by_id[aid]["metrics"]))
     out = []
     for (factor, level), ms in cells.items():
-        row: dict[str, Any] = {"factor": factor, "level": level, "n": len(ms),
-                               "ids": [aid for aid, _ in ms]}
+        row: dict[str, Any] = {
+            "factor": factor,
+            "level": level,
+            "n": len(ms),
+            "ids": [aid for aid, _ in ms],
+        }
         for key in RESIDUAL_KEYS:
             vals = [None if m.get(key) is None else float(m[key]) for _, m in ms]
             ok = [v for v in vals if v is not None]
-            row[key] = {"mean": float(np.mean(ok)) if ok else None,
-                        "ci": list(bootstrap_ci(ok)) if len(ok) > 1 else [None, None],
-                        "values": vals}
+            row[key] = {
+                "mean": float(np.mean(ok)) if ok else None,
+                "ci": list(bootstrap_ci(ok)) if len(ok) > 1 else [None, None],
+                "values": vals,
+            }
         out.append(row)
     return out
 
 
-def residual_study(records: Sequence[dict], dirs: Sequence[pathlib.Path],
-                   stem: pathlib.Path, params: dict[str, Any]) -> Paths:
+def residual_study(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
     """The theory_residual study: per factor (one panel) the held-out margin over the straight
     chord at each level, p fitted (filled) and p = 2 (open), seeds as dots, with the mean's 95%
     bootstrap interval; also writes `<stem>.json` (residual_stats) for the report."""
@@ -274,15 +342,24 @@ def residual_study(records: Sequence[dict], dirs: Sequence[pathlib.Path],
         rows = [r for r in stats if r["factor"] == factor]
         labels = [str(r["level"]) for r in rows]
         x = np.arange(len(rows))
-        for key, offset, face in (("theory_delta_straight", -0.1, "tab:blue"),
-                                  ("theory_delta_straight_p2", 0.1, "white")):
+        for key, offset, face in (
+            ("theory_delta_straight", -0.1, "tab:blue"),
+            ("theory_delta_straight_p2", 0.1, "white"),
+        ):
             means = [np.nan if r[key]["mean"] is None else r[key]["mean"] for r in rows]
             lo = [np.nan if r[key]["ci"][0] is None else r[key]["ci"][0] for r in rows]
             hi = [np.nan if r[key]["ci"][1] is None else r[key]["ci"][1] for r in rows]
             err = np.abs(np.array([np.subtract(means, lo), np.subtract(hi, means)]))
-            ax.errorbar(x + offset, means, yerr=np.nan_to_num(err), fmt="o", mfc=face,
-                        color="tab:blue", capsize=3,
-                        label="p fitted" if face != "white" else "p = 2")
+            ax.errorbar(
+                x + offset,
+                means,
+                yerr=np.nan_to_num(err),
+                fmt="o",
+                mfc=face,
+                color="tab:blue",
+                capsize=3,
+                label="p fitted" if face != "white" else "p = 2",
+            )
             for xi, r in zip(x, rows, strict=True):
                 v = [np.nan if u is None else u for u in r[key]["values"]]
                 ax.plot(np.full(len(v), xi + offset), v, "k.", ms=3)

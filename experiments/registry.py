@@ -40,11 +40,13 @@ _EXPERIMENTS: dict[str, Callable[[_Builder], Experiment]] = {}
 
 def experiment(name: str):
     """Registers a `_Builder` method as the experiment `name`."""
+
     def register(method):
         if name in _EXPERIMENTS:
             raise ValueError(f"experiment {name!r} registered twice")
         _EXPERIMENTS[name] = method
         return method
+
     return register
 
 
@@ -86,8 +88,13 @@ class Run:
     @property
     def run_id(self) -> str:
         t = self.tags
-        parts = [t["arch"], t["dataset"], t["loss"], t["optimizer"],
-                 "mixup" if t["mixup"] else "erm"]
+        parts = [
+            t["arch"],
+            t["dataset"],
+            t["loss"],
+            t["optimizer"],
+            "mixup" if t["mixup"] else "erm",
+        ]
         if t["mix_layer"] not in (0, "0", "input"):
             parts.append(f"layer{t['mix_layer']}")
         if t["classifier"] == "fixed_etf":
@@ -126,10 +133,15 @@ class Analysis:
     @property
     def options(self) -> dict[str, Any]:
         return {
-            "epoch": self.epoch, "classes": list(self.classes), "lambdas": self.lambdas,
-            "pairs_per_class": self.pairs_per_class, "mode": self.mode,
+            "epoch": self.epoch,
+            "classes": list(self.classes),
+            "lambdas": self.lambdas,
+            "pairs_per_class": self.pairs_per_class,
+            "mode": self.mode,
             "layers": self.layers if isinstance(self.layers, str) else list(self.layers),
-            "seed": self.seed, "num_triples": self.num_triples, "figures": self.figures,
+            "seed": self.seed,
+            "num_triples": self.num_triples,
+            "figures": self.figures,
             "evidence": self.evidence,
         }
 
@@ -204,11 +216,23 @@ class Experiment:
 # Metric columns of the tables (keys of the analysis metrics.json).
 ACCURACY_COLUMNS = ("accuracy", "nll", "ece", "mce", "brier")
 NC_COLUMNS = ("nc1", "nc2_equinorm", "nc2_equiangular", "nc2_etf_distance", "nc3", "nc4")
-GEOMETRY_COLUMNS = ("same_class_alignment", "same_class_spread", "same_class_alignment_full",
-                    "boundary_gap", "chord_deviation", "channel_deviation")
-THEORY_COLUMNS = ("theory_gamma_etf", "theory_delta_straight", "theory_rel_dist_interior",
-                  "theory_rel_dist_straight", "theory_fit_at_bound", "theory_cos_etf",
-                  "theory_cos_own_w")
+GEOMETRY_COLUMNS = (
+    "same_class_alignment",
+    "same_class_spread",
+    "same_class_alignment_full",
+    "boundary_gap",
+    "chord_deviation",
+    "channel_deviation",
+)
+THEORY_COLUMNS = (
+    "theory_gamma_etf",
+    "theory_delta_straight",
+    "theory_rel_dist_interior",
+    "theory_rel_dist_straight",
+    "theory_fit_at_bound",
+    "theory_cos_etf",
+    "theory_cos_own_w",
+)
 
 
 class _Builder:
@@ -230,8 +254,10 @@ class _Builder:
         (default: the profile's first)."""
         arch, dataset = cell.split("/")
         arg["seed"] = self.p.seeds[0] if seed is None else seed
-        text = ",".join([f"arch={arch}", f"dataset={dataset}"]
-                        + [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in arg.items()])
+        text = ",".join(
+            [f"arch={arch}", f"dataset={dataset}"]
+            + [f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in arg.items()]
+        )
         spec = f"{self.p.train_config}:{text}"
         config = configs.load(spec)
         if self.dry_run:
@@ -239,8 +265,9 @@ class _Builder:
 
             config = dry.shrink_run_config(config, snapshot_epochs=(0, 1))
             spec += " (shrunk by experiments.dry_run)"
-        return Run(spec=spec, config_json=json.dumps(config.to_dict(), sort_keys=True,
-                                                      default=list))
+        return Run(
+            spec=spec, config_json=json.dumps(config.to_dict(), sort_keys=True, default=list)
+        )
 
     def classes(self, dataset: str) -> tuple[int, ...]:
         rng = np.random.default_rng(self.p.analysis.class_seed)
@@ -256,8 +283,15 @@ class _Builder:
         """The runs of every cell of `grid` for every seed of the profile (the replicates)."""
         return tuple(self.run(cell, seed=s, **arg) for cell in grid for s in self.p.seeds)
 
-    def analysis(self, run: Run, *, epoch: int | None = None, density: bool = False,
-                 layers: tuple[str, ...] | str = (), triples: int | None = None) -> Analysis:
+    def analysis(
+        self,
+        run: Run,
+        *,
+        epoch: int | None = None,
+        density: bool = False,
+        layers: tuple[str, ...] | str = (),
+        triples: int | None = None,
+    ) -> Analysis:
         """The analysis of `run` (final checkpoint, or `epoch`) with the profile's settings;
         `triples` class triples (default: the profile's num_triples for a final checkpoint or
         the initialisation, 1 for other snapshots)."""
@@ -270,12 +304,15 @@ class _Builder:
         elif layers:
             pairs = a.layers_pairs_per_class
         return Analysis(
-            run=run, epoch=epoch, classes=self.classes(run.tags["dataset"]),
+            run=run,
+            epoch=epoch,
+            classes=self.classes(run.tags["dataset"]),
             lambdas=a.density_lambdas if density else a.lambdas,
             pairs_per_class=pairs,
-            mode=a.mode, layers=layers, seed=a.seed,
-            num_triples=triples or (1 if density else
-                                    a.num_triples if epoch in (None, 0) else 1),
+            mode=a.mode,
+            layers=layers,
+            seed=a.seed,
+            num_triples=triples or (1 if density else a.num_triples if epoch in (None, 0) else 1),
             figures=run.tags["seed"] == self.p.seeds[0],
             evidence=not density,
         )
@@ -294,15 +331,28 @@ class _Builder:
                 "lambda grid, last-layer activations projected onto the plane of the three "
                 "classifier rows (paper appendix B.2). Same-class mixtures should lie on their "
                 "classifier direction for every lambda; different-class mixtures should trace "
-                "channels reaching the decision boundary at lambda = 1/2."),
-            runs=runs, analyses=analyses,
-            figures=(Figure("projection", "projection_grid",
-                            "Last-layer activations of mixed training data, one panel per run "
-                            "(first seed); classifier rows in black.",
-                            self.first_seed(analyses)),),
-            tables=(Table("metrics", "Accuracy, NC metrics and mixup geometry per run.",
-                          analyses, ("arch", "dataset", "optimizer"),
-                          ("accuracy",) + GEOMETRY_COLUMNS + NC_COLUMNS),),
+                "channels reaching the decision boundary at lambda = 1/2."
+            ),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "projection",
+                    "projection_grid",
+                    "Last-layer activations of mixed training data, one panel per run "
+                    "(first seed); classifier rows in black.",
+                    self.first_seed(analyses),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Accuracy, NC metrics and mixup geometry per run.",
+                    analyses,
+                    ("arch", "dataset", "optimizer"),
+                    ("accuracy",) + GEOMETRY_COLUMNS + NC_COLUMNS,
+                ),
+            ),
         )
 
     @experiment("loss_comparison")
@@ -316,32 +366,58 @@ class _Builder:
                 "The same mixup training with the MSE loss to the soft target. Under MSE the "
                 "different-class activations should lie on the straight chord between the class "
                 "means (the UFM optimum is affine in lambda); under CE they bend into channels "
-                "along the decision boundary (larger chord deviation)."),
-            runs=runs, analyses=analyses,
-            figures=(Figure("projection", "projection_grid",
-                            "CE, then MSE (per architecture/dataset; first seed).",
-                            self.first_seed(analyses)),),
-            tables=(Table("metrics", "Chord deviation and geometry, CE vs MSE.", analyses,
-                          ("arch", "dataset", "loss"),
-                          ("accuracy", "ece") + GEOMETRY_COLUMNS),),
+                "along the decision boundary (larger chord deviation)."
+            ),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "projection",
+                    "projection_grid",
+                    "CE, then MSE (per architecture/dataset; first seed).",
+                    self.first_seed(analyses),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Chord deviation and geometry, CE vs MSE.",
+                    analyses,
+                    ("arch", "dataset", "loss"),
+                    ("accuracy", "ece") + GEOMETRY_COLUMNS,
+                ),
+            ),
         )
 
     @experiment("optimizers")
     def optimizers(self) -> Experiment:
-        runs = tuple(self.run(cell, opt=opt) for cell in self.p.optimizer_grid
-                     for opt in self.p.optimizers)
+        runs = tuple(
+            self.run(cell, opt=opt) for cell in self.p.optimizer_grid for opt in self.p.optimizers
+        )
         analyses = tuple(self.analysis(r) for r in runs)
         return Experiment(
             name="optimizers",
             title="Optimizer robustness: SGD, Adam, AdamW",
-            description=("The geometry should not depend on the optimizer: the same mixup "
-                         "training with SGD, Adam and AdamW."),
-            runs=runs, analyses=analyses,
-            figures=(Figure("projection", "projection_grid",
-                            "Left to right: SGD, Adam, AdamW.", analyses),),
-            tables=(Table("metrics", "Accuracy, calibration and geometry per optimizer.",
-                          analyses, ("arch", "dataset", "optimizer"),
-                          ("accuracy", "ece") + GEOMETRY_COLUMNS),),
+            description=(
+                "The geometry should not depend on the optimizer: the same mixup "
+                "training with SGD, Adam and AdamW."
+            ),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "projection", "projection_grid", "Left to right: SGD, Adam, AdamW.", analyses
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Accuracy, calibration and geometry per optimizer.",
+                    analyses,
+                    ("arch", "dataset", "optimizer"),
+                    ("accuracy", "ece") + GEOMETRY_COLUMNS,
+                ),
+            ),
         )
 
     @experiment("calibration")
@@ -355,21 +431,37 @@ class _Builder:
                 "Test accuracy and expected calibration error (15 bins, top label) with and "
                 "without mixup (the paper's tables), reliability diagrams, and the mechanism: "
                 "the network's confidence on different-class mixtures drops towards lambda = 1/2, "
-                "where the activations sit on the decision boundary."),
-            runs=runs, analyses=analyses,
+                "where the activations sit on the decision boundary."
+            ),
+            runs=runs,
+            analyses=analyses,
             figures=(
-                Figure("reliability", "analysis_figure",
-                       "Reliability diagrams on the test set (with mixup, without; first seed).",
-                       self.first_seed(analyses), params=(("stem", "reliability"),)),
-                Figure("confidence_vs_lambda", "analysis_figure",
-                       "Mean confidence and accuracy on different-class mixtures vs lambda "
-                       "(first seed).",
-                       self.first_seed(analyses), params=(("stem", "confidence_vs_lambda"),)),
+                Figure(
+                    "reliability",
+                    "analysis_figure",
+                    "Reliability diagrams on the test set (with mixup, without; first seed).",
+                    self.first_seed(analyses),
+                    params=(("stem", "reliability"),),
+                ),
+                Figure(
+                    "confidence_vs_lambda",
+                    "analysis_figure",
+                    "Mean confidence and accuracy on different-class mixtures vs lambda "
+                    "(first seed).",
+                    self.first_seed(analyses),
+                    params=(("stem", "confidence_vs_lambda"),),
+                ),
                 Figure("ece", "ece_bars", "Test ECE with and without mixup.", analyses),
             ),
-            tables=(Table("accuracy_ece", "Test accuracy and calibration, with/without mixup.",
-                          analyses, ("arch", "dataset", "optimizer", "mixup"),
-                          ACCURACY_COLUMNS),),
+            tables=(
+                Table(
+                    "accuracy_ece",
+                    "Test accuracy and calibration, with/without mixup.",
+                    analyses,
+                    ("arch", "dataset", "optimizer", "mixup"),
+                    ACCURACY_COLUMNS,
+                ),
+            ),
         )
 
     @experiment("fixed_etf")
@@ -382,39 +474,79 @@ class _Builder:
             description=(
                 "With the classifier frozen to a simplex ETF, the activations should match the "
                 "UFM optimum (SPEC 2) even more closely, at no cost in accuracy. The theory curves "
-                "(optimum under an ETF aligned to W, weight decay fitted) are overlaid."),
-            runs=runs, analyses=analyses,
-            figures=(Figure("projection_theory", "analysis_figure",
-                            "Activations with the fitted UFM optimum overlaid (learned "
-                            "classifier; fixed simplex ETF; first seed).",
-                            self.first_seed(analyses), params=(("stem", "projection_theory"),)),),
-            tables=(Table("theory_agreement", "Agreement with the UFM optimum and accuracy.",
-                          analyses, ("arch", "dataset", "classifier"),
-                          ("accuracy", "ece") + THEORY_COLUMNS + ("same_class_alignment",)),),
+                "(optimum under an ETF aligned to W, weight decay fitted) are overlaid."
+            ),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "projection_theory",
+                    "analysis_figure",
+                    "Activations with the fitted UFM optimum overlaid (learned "
+                    "classifier; fixed simplex ETF; first seed).",
+                    self.first_seed(analyses),
+                    params=(("stem", "projection_theory"),),
+                ),
+            ),
+            tables=(
+                Table(
+                    "theory_agreement",
+                    "Agreement with the UFM optimum and accuracy.",
+                    analyses,
+                    ("arch", "dataset", "classifier"),
+                    ("accuracy", "ece") + THEORY_COLUMNS + ("same_class_alignment",),
+                ),
+            ),
         )
 
     @experiment("dynamics")
     def dynamics(self) -> Experiment:
         runs = tuple(self.run(cell) for cell in self.p.dynamics_grid)
         # one class triple per snapshot, except the final checkpoint: the geometry analysis itself
-        analyses = tuple(self.analysis(r, epoch=e) for r in runs
-                         for e in r.config["snapshot_epochs"] if e > 0)
+        analyses = tuple(
+            self.analysis(r, epoch=e) for r in runs for e in r.config["snapshot_epochs"] if e > 0
+        )
         return Experiment(
             name="dynamics",
             title="Training dynamics: the geometry across epochs",
-            description=("The configuration emerges during training: the projection and its "
-                         "metrics at several snapshot epochs of the same run."),
-            runs=runs, analyses=analyses,
-            figures=(
-                Figure("projection", "projection_grid", "Snapshots, left to right by epoch.",
-                       analyses),
-                Figure("metrics", "metric_curves", "Geometry and NC metrics vs epoch.", analyses,
-                       params=(("metrics", ("same_class_alignment", "boundary_gap",
-                                            "chord_deviation", "nc1", "accuracy")),)),
+            description=(
+                "The configuration emerges during training: the projection and its "
+                "metrics at several snapshot epochs of the same run."
             ),
-            tables=(Table("metrics", "Metrics per snapshot epoch.", analyses,
-                          ("arch", "dataset", "epoch"),
-                          ("accuracy", "ece") + GEOMETRY_COLUMNS + ("nc1", "nc3")),),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "projection", "projection_grid", "Snapshots, left to right by epoch.", analyses
+                ),
+                Figure(
+                    "metrics",
+                    "metric_curves",
+                    "Geometry and NC metrics vs epoch.",
+                    analyses,
+                    params=(
+                        (
+                            "metrics",
+                            (
+                                "same_class_alignment",
+                                "boundary_gap",
+                                "chord_deviation",
+                                "nc1",
+                                "accuracy",
+                            ),
+                        ),
+                    ),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Metrics per snapshot epoch.",
+                    analyses,
+                    ("arch", "dataset", "epoch"),
+                    ("accuracy", "ece") + GEOMETRY_COLUMNS + ("nc1", "nc3"),
+                ),
+            ),
         )
 
     @experiment("earlier_layers")
@@ -426,10 +558,12 @@ class _Builder:
                 erm = self.run(cell, seed=seed, mixup=False)
                 manifold = self.run(cell, seed=seed, layer=self.p.manifold_layer)
                 runs += [base, erm, manifold]
-                analyses += [self.analysis(base, layers="all"),
-                             self.analysis(erm, layers="all"),
-                             self.analysis(manifold, layers="all"),
-                             self.analysis(base, epoch=0, layers="all")]
+                analyses += [
+                    self.analysis(base, layers="all"),
+                    self.analysis(erm, layers="all"),
+                    self.analysis(manifold, layers="all"),
+                    self.analysis(base, epoch=0, layers="all"),
+                ]
         analyses = tuple(analyses)
         return Experiment(
             name="earlier_layers",
@@ -441,17 +575,30 @@ class _Builder:
                 "of the randomly initialised network. Mixed inputs are fed to every network, so "
                 "no layer is linear in lambda by construction; the linearity error of each "
                 "layer measures how close the features of a mixed input stay to the mixture of "
-                "the features (claim C6)."),
-            runs=tuple(runs), analyses=analyses,
-            figures=(Figure("layers", "analysis_figure",
-                            "Earlier-layer activations (input mixup; ERM; manifold mixup; random "
-                            "initialisation), first seed.",
-                            tuple(a for a in analyses if a.run.tags["seed"] == self.p.seeds[0]),
-                            params=(("stem", "layers"),)),),
-            tables=(Table("metrics", "Linearity of the earlier layers and geometry of the last "
-                          "layer per run (first class triple).", analyses,
-                          ("arch", "dataset", "mixup", "mix_layer", "seed", "epoch"),
-                          ("accuracy", "earlier_linearity_error") + GEOMETRY_COLUMNS),),
+                "the features (claim C6)."
+            ),
+            runs=tuple(runs),
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "layers",
+                    "analysis_figure",
+                    "Earlier-layer activations (input mixup; ERM; manifold mixup; random "
+                    "initialisation), first seed.",
+                    tuple(a for a in analyses if a.run.tags["seed"] == self.p.seeds[0]),
+                    params=(("stem", "layers"),),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Linearity of the earlier layers and geometry of the last "
+                    "layer per run (first class triple).",
+                    analyses,
+                    ("arch", "dataset", "mixup", "mix_layer", "seed", "epoch"),
+                    ("accuracy", "earlier_linearity_error") + GEOMETRY_COLUMNS,
+                ),
+            ),
         )
 
     @experiment("density")
@@ -461,14 +608,30 @@ class _Builder:
         return Experiment(
             name="density",
             title="Density of different-class activations at lambda = 1/2",
-            description=("Where different-class mixtures at lambda = 1/2 land: concentrated on "
-                         "the decision boundary between their two classes."),
-            runs=runs, analyses=analyses,
-            figures=(Figure("density", "analysis_figure",
-                            "Density of different-class activations at lambda = 1/2.", analyses,
-                            params=(("stem", "density_half"),)),),
-            tables=(Table("metrics", "Boundary gap at lambda = 1/2.", analyses,
-                          ("arch", "dataset"), ("boundary_gap",)),),
+            description=(
+                "Where different-class mixtures at lambda = 1/2 land: concentrated on "
+                "the decision boundary between their two classes."
+            ),
+            runs=runs,
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "density",
+                    "analysis_figure",
+                    "Density of different-class activations at lambda = 1/2.",
+                    analyses,
+                    params=(("stem", "density_half"),),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Boundary gap at lambda = 1/2.",
+                    analyses,
+                    ("arch", "dataset"),
+                    ("boundary_gap",),
+                ),
+            ),
         )
 
     @experiment("theory_residual")
@@ -478,8 +641,9 @@ class _Builder:
         variants = [("weight decay", wd, {"wd": wd}) for wd in s.weight_decays]
         variants += [("depth", d, {"depth": d}) for d in s.depths]
         variants += [("width", w, {"width": w}) for w in s.widths]
-        variants += [("classifier", "fixed ETF" if etf else "learned", {"etf": etf})
-                     for etf in (False, True)]
+        variants += [
+            ("classifier", "fixed ETF" if etf else "learned", {"etf": etf}) for etf in (False, True)
+        ]
         groups, analyses = [], {}
         for seed in self.p.seeds:
             base = self.run(s.cell, seed=seed)
@@ -505,34 +669,75 @@ class _Builder:
                 "better than straight segments), with p fitted and with p = 2. One factor of "
                 f"the base mixup run ({s.cell}) varies at a time: training epoch, weight decay, "
                 "depth, width, classifier; every seed. Not part of the default reproduce: "
-                "`nc-mixup reproduce --only theory_residual`."),
-            runs=tuple(dict.fromkeys(a.run for a in analyses)), analyses=analyses,
-            figures=(Figure("agreement", "residual_study",
-                            "Held-out margin of the UFM optimum over the straight chord per "
-                            "factor level (filled: p fitted; open: p = 2; dots: seeds; bars: "
-                            "95% bootstrap intervals over seeds).", analyses,
-                            params=(("groups", tuple(groups)),)),),
-            tables=(Table("agreement", "Held-out agreement with the UFM per analysis (the "
-                          "factor levels are in the findings' table above).", analyses,
-                          ("arch", "classifier", "seed", "epoch"),
-                          ("accuracy", "theory_delta_straight", "theory_delta_straight_p2",
-                           "theory_fit_power", "theory_fit_power_at_bound",
-                           "theory_rel_dist_heldout", "theory_rel_dist_straight_heldout",
-                           "theory_confidence_rmse", "theory_confidence_rmse_same")),),
+                "`nc-mixup reproduce --only theory_residual`."
+            ),
+            runs=tuple(dict.fromkeys(a.run for a in analyses)),
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "agreement",
+                    "residual_study",
+                    "Held-out margin of the UFM optimum over the straight chord per "
+                    "factor level (filled: p fitted; open: p = 2; dots: seeds; bars: "
+                    "95% bootstrap intervals over seeds).",
+                    analyses,
+                    params=(("groups", tuple(groups)),),
+                ),
+            ),
+            tables=(
+                Table(
+                    "agreement",
+                    "Held-out agreement with the UFM per analysis (the "
+                    "factor levels are in the findings' table above).",
+                    analyses,
+                    ("arch", "classifier", "seed", "epoch"),
+                    (
+                        "accuracy",
+                        "theory_delta_straight",
+                        "theory_delta_straight_p2",
+                        "theory_fit_power",
+                        "theory_fit_power_at_bound",
+                        "theory_rel_dist_heldout",
+                        "theory_rel_dist_straight_heldout",
+                        "theory_confidence_rmse",
+                        "theory_confidence_rmse_same",
+                    ),
+                ),
+            ),
         )
 
     @experiment("theory")
     def theory(self) -> Experiment:
         t = self.p.theory
         calls = tuple(
-            Theory(f"ufm_{loss}", ("solve", "--classes", str(t.classes), "--weight-decay",
-                                   str(t.weight_decay), "--norm", str(t.norm), "--loss", loss,
-                                   "--lambdas", t.lambdas, "--pairs", t.pairs))
-            for loss in t.losses)
+            Theory(
+                f"ufm_{loss}",
+                (
+                    "solve",
+                    "--classes",
+                    str(t.classes),
+                    "--weight-decay",
+                    str(t.weight_decay),
+                    "--norm",
+                    str(t.norm),
+                    "--loss",
+                    loss,
+                    "--lambdas",
+                    t.lambdas,
+                    "--pairs",
+                    t.pairs,
+                ),
+            )
+            for loss in t.losses
+        )
         # The agreement metric is computed by the analysis of every run; collect them all here.
-        analyses = tuple(dict.fromkeys(
-            self.geometry().analyses + self.loss_comparison().analyses
-            + self.fixed_etf().analyses))
+        analyses = tuple(
+            dict.fromkeys(
+                self.geometry().analyses
+                + self.loss_comparison().analyses
+                + self.fixed_etf().analyses
+            )
+        )
         return Experiment(
             name="theory",
             title="Theory: UFM optimal features in the paper's projection",
@@ -541,14 +746,26 @@ class _Builder:
                 "loss with a simplex-ETF classifier (SPEC 2), from `python -m theory`: same-class "
                 "optima on the classifier directions, different-class optima in channels through "
                 "the boundary (CE) vs straight segments (MSE). The table gives the agreement of "
-                "every analysed network with the theory."),
-            runs=tuple(dict.fromkeys(a.run for a in analyses)), analyses=analyses,
+                "every analysed network with the theory."
+            ),
+            runs=tuple(dict.fromkeys(a.run for a in analyses)),
+            analyses=analyses,
             theory=calls,
-            figures=tuple(Figure(c.name, "theory_plot", f"UFM optimum, {c.name[4:].upper()} "
-                                 "loss.", theory=(c,)) for c in calls),
-            tables=(Table("agreement", "Agreement with the UFM optimum, per analysed run.",
-                          analyses, ("arch", "dataset", "loss", "classifier"),
-                          THEORY_COLUMNS),),
+            figures=tuple(
+                Figure(
+                    c.name, "theory_plot", f"UFM optimum, {c.name[4:].upper()} loss.", theory=(c,)
+                )
+                for c in calls
+            ),
+            tables=(
+                Table(
+                    "agreement",
+                    "Agreement with the UFM optimum, per analysed run.",
+                    analyses,
+                    ("arch", "dataset", "loss", "classifier"),
+                    THEORY_COLUMNS,
+                ),
+            ),
         )
 
 
@@ -558,18 +775,23 @@ EXPERIMENT_NAMES = tuple(_EXPERIMENTS)
 OPT_IN = ("theory_residual",)
 
 
-def experiments(profile: str, dry_run: bool = False,
-                include: tuple[str, ...] | list[str] = ()) -> dict[str, Experiment]:
+def experiments(
+    profile: str, dry_run: bool = False, include: tuple[str, ...] | list[str] = ()
+) -> dict[str, Experiment]:
     """Every experiment of `profile` but the OPT_IN ones not in `include`, by name (in the order
     of SPEC section 4); `dry_run`: its runs shrunk by `experiments.dry_run` (first seed, a few
     steps, images and pairs)."""
     builder = _Builder(profile, dry_run)
-    return {name: build(builder) for name, build in _EXPERIMENTS.items()
-            if name not in OPT_IN or name in include}
+    return {
+        name: build(builder)
+        for name, build in _EXPERIMENTS.items()
+        if name not in OPT_IN or name in include
+    }
 
 
-def select(profile: str, only: list[str] | None = None,
-           dry_run: bool = False) -> dict[str, Experiment]:
+def select(
+    profile: str, only: list[str] | None = None, dry_run: bool = False
+) -> dict[str, Experiment]:
     """The experiments named in `only` (all but OPT_IN when None); unknown names raise
     KeyError."""
     every = experiments(profile, dry_run, include=only or ())
@@ -577,6 +799,7 @@ def select(profile: str, only: list[str] | None = None,
         return every
     unknown = [n for n in only if n not in every]
     if unknown:
-        raise KeyError(f"unknown experiment(s) {', '.join(unknown)}; "
-                       f"known: {', '.join(EXPERIMENT_NAMES)}")
+        raise KeyError(
+            f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENT_NAMES)}"
+        )
     return {n: every[n] for n in only}

@@ -126,9 +126,16 @@ def ensure_run(out: pathlib.Path, run: Run, log: Log) -> Status:
         # Stopped by a signal: the checkpoint is saved; the next reproduce resumes the run.
         raise KeyboardInterrupt(f"training of {run.run_id} interrupted at step {summary['step']}")
     if _is_main():
-        _write_json(workdir / MARKER, {"config_hash": run.config_hash, "spec": run.spec,
-                                       "seconds": seconds, "finished": _now(),
-                                       "summary": summary})
+        _write_json(
+            workdir / MARKER,
+            {
+                "config_hash": run.config_hash,
+                "spec": run.spec,
+                "seconds": seconds,
+                "finished": _now(),
+                "summary": summary,
+            },
+        )
     return Status(True, seconds)
 
 
@@ -149,9 +156,14 @@ def missing_data(run: Run, cache: dict[str, str | None]) -> str | None:
         from nc_mixup.data import DatasetError, locate
 
         try:
-            locate(data["name"], "train", data_dir=data.get("data_dir") or None,
-                   raw_dir=data.get("raw_dir") or None, source=data.get("source", "auto"),
-                   download=False)
+            locate(
+                data["name"],
+                "train",
+                data_dir=data.get("data_dir") or None,
+                raw_dir=data.get("raw_dir") or None,
+                source=data.get("source", "auto"),
+                download=False,
+            )
             cache[key] = None
         except DatasetError as e:
             cache[key] = str(e).splitlines()[0]
@@ -167,8 +179,10 @@ def _final_checkpoint_restores(workdir: pathlib.Path, marker: dict, log: Log) ->
     step = (marker.get("summary") or {}).get("step")
     reason = check_checkpoint(workdir, step)
     if reason is not None:
-        log(f"  {workdir.name}: marked finished, but its final checkpoint does not restore "
-            f"({reason}): training it again")
+        log(
+            f"  {workdir.name}: marked finished, but its final checkpoint does not restore "
+            f"({reason}): training it again"
+        )
     return reason is None
 
 
@@ -181,8 +195,11 @@ def steps_per_epoch(workdir: pathlib.Path, config: dict) -> int:
 
     data = config["dataset"]
     info = DATASETS[data["name"]]
-    n = data["n_per_class"] * info.num_classes if data["n_per_class"] else \
-        info.num_examples["train"]
+    n = (
+        data["n_per_class"] * info.num_classes
+        if data["n_per_class"]
+        else info.num_examples["train"]
+    )
     return n // config["batch_size"]
 
 
@@ -191,11 +208,12 @@ def checkpoint_step(workdir: pathlib.Path, run: Run, epoch: int | None) -> int |
     if epoch is None:
         return None
     step = epoch * steps_per_epoch(workdir, run.config)
-    available = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()
-                       if p.name.isdigit())
+    available = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
     if step not in available:
-        raise FileNotFoundError(f"no checkpoint for epoch {epoch} (step {step}) in {workdir}; "
-                                f"available steps {available}")
+        raise FileNotFoundError(
+            f"no checkpoint for epoch {epoch} (step {step}) in {workdir}; "
+            f"available steps {available}"
+        )
     return step
 
 
@@ -236,12 +254,18 @@ def run_one_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
     start = time.perf_counter()
     try:
         run_analysis(
-            str(workdir), str(folder),
+            str(workdir),
+            str(folder),
             step=checkpoint_step(workdir, analysis.run, analysis.epoch),
-            classes=list(analysis.classes), lambdas=analysis.lambdas,
-            pairs_per_class=analysis.pairs_per_class, mode=analysis.mode,
-            layers=_layers(analysis), seed=analysis.seed, progress=False,
-            num_triples=analysis.num_triples, figures=analysis.figures and main,
+            classes=list(analysis.classes),
+            lambdas=analysis.lambdas,
+            pairs_per_class=analysis.pairs_per_class,
+            mode=analysis.mode,
+            layers=_layers(analysis),
+            seed=analysis.seed,
+            progress=False,
+            num_triples=analysis.num_triples,
+            figures=analysis.figures and main,
         )
     finally:
         if not main:
@@ -251,9 +275,16 @@ def run_one_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
         metrics_copy = out / "metrics" / f"{analysis.analysis_id}.json"
         metrics_copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / "metrics.json", metrics_copy)
-        _write_json(folder / MARKER, {"key": key, "seconds": seconds, "finished": _now(),
-                                      "options": analysis.options,
-                                      "run_id": analysis.run.run_id})
+        _write_json(
+            folder / MARKER,
+            {
+                "key": key,
+                "seconds": seconds,
+                "finished": _now(),
+                "options": analysis.options,
+                "run_id": analysis.run.run_id,
+            },
+        )
     return Status(True, seconds)
 
 
@@ -273,17 +304,26 @@ def ensure_theory(out: pathlib.Path, call: Theory, log: Log) -> Status:
     log(f"  theory {call.theory_id}: python -m theory {' '.join(call.args)}")
     folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    cmd = [sys.executable, "-m", "theory", *call.args, "--json", str(folder / "solution.json"),
-           "--plot", str(folder / "plot.png")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "theory",
+        *call.args,
+        "--json",
+        str(folder / "solution.json"),
+        "--plot",
+        str(folder / "plot.png"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=registry_root())
     if proc.returncode != 0:
-        raise RuntimeError(f"python -m theory exited {proc.returncode}: "
-                           f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        raise RuntimeError(
+            f"python -m theory exited {proc.returncode}: "
+            f"{(proc.stderr or proc.stdout).strip()[-500:]}"
+        )
     seconds = time.perf_counter() - start
     copy.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(folder / "solution.json", copy)
-    _write_json(folder / MARKER, {"args": list(call.args), "seconds": seconds,
-                                  "finished": _now()})
+    _write_json(folder / MARKER, {"args": list(call.args), "seconds": seconds, "finished": _now()})
     return Status(True, seconds)
 
 
@@ -312,11 +352,17 @@ def record(out: pathlib.Path, experiment: str, analysis: Analysis) -> dict | Non
     metrics = _read_json(out / "metrics" / f"{analysis.analysis_id}.json")
     if metrics is None:
         return None
-    return {"experiment": experiment, "analysis_id": analysis.analysis_id,
-            "run_id": analysis.run.run_id, "label": analysis.run.label, "tags": analysis.tags,
-            "classes": list(analysis.classes), "num_epochs": analysis.run.config["num_epochs"],
-            "evidence": analysis.evidence,
-            "metrics": metrics}
+    return {
+        "experiment": experiment,
+        "analysis_id": analysis.analysis_id,
+        "run_id": analysis.run.run_id,
+        "label": analysis.run.label,
+        "tags": analysis.tags,
+        "classes": list(analysis.classes),
+        "num_epochs": analysis.run.config["num_epochs"],
+        "evidence": analysis.evidence,
+        "metrics": metrics,
+    }
 
 
 def _code_hash() -> str:
@@ -324,20 +370,26 @@ def _code_hash() -> str:
     return _digest([(here / f).read_text() for f in ("figures.py", "tables.py")])
 
 
-def build_experiment(out: pathlib.Path, exp: Experiment, statuses: dict[str, Status],
-                     log: Log) -> dict:
+def build_experiment(
+    out: pathlib.Path, exp: Experiment, statuses: dict[str, Status], log: Log
+) -> dict:
     """Figures, tables and the summary `experiments/<name>.json` of one experiment."""
-    markers = [(_read_json(analysis_dir(out, a) / MARKER) or {}).get("finished")
-               for a in exp.analyses]
-    theory_markers = [(_read_json(theory_dir(out, t) / MARKER) or {}).get("finished")
-                      for t in exp.theory]
-    inputs = _digest([markers, theory_markers, repr(exp.figures), repr(exp.tables),
-                      _code_hash()])
+    markers = [
+        (_read_json(analysis_dir(out, a) / MARKER) or {}).get("finished") for a in exp.analyses
+    ]
+    theory_markers = [
+        (_read_json(theory_dir(out, t) / MARKER) or {}).get("finished") for t in exp.theory
+    ]
+    inputs = _digest([markers, theory_markers, repr(exp.figures), repr(exp.tables), _code_hash()])
     summary_path = out / "experiments" / f"{exp.name}.json"
     previous = _read_json(summary_path)
     complete = all(markers) and all(theory_markers)
-    if (previous and previous.get("inputs_hash") == inputs and complete
-            and all((out / f["png"]).exists() for f in previous["figures"])):
+    if (
+        previous
+        and previous.get("inputs_hash") == inputs
+        and complete
+        and all((out / f["png"]).exists() for f in previous["figures"])
+    ):
         return previous
 
     start = time.perf_counter()
@@ -345,15 +397,21 @@ def build_experiment(out: pathlib.Path, exp: Experiment, statuses: dict[str, Sta
     recs = {a.analysis_id: record(out, exp.name, a) for a in exp.analyses}
     for fig in exp.figures:
         stem = out / "figures" / f"{exp.name}-{fig.name}"
-        if fig.analyses and all(statuses.get(a.analysis_hash, Status(False)).skipped
-                                for a in fig.analyses):
+        if fig.analyses and all(
+            statuses.get(a.analysis_hash, Status(False)).skipped for a in fig.analyses
+        ):
             errors.append(f"no figure {fig.name}: its runs were skipped (data not available)")
             continue
         try:
             _build_figure(out, fig, recs, stem)
-            figures_out.append({"name": fig.name, "caption": fig.caption,
-                                "png": str(stem.with_suffix(".png").relative_to(out)),
-                                "pdf": str(stem.with_suffix(".pdf").relative_to(out))})
+            figures_out.append(
+                {
+                    "name": fig.name,
+                    "caption": fig.caption,
+                    "png": str(stem.with_suffix(".png").relative_to(out)),
+                    "pdf": str(stem.with_suffix(".pdf").relative_to(out)),
+                }
+            )
         except Exception as e:  # noqa: BLE001 - report the figure as missing, go on
             errors.append(f"figure {fig.name}: {type(e).__name__}: {e}")
             log(f"  FAILED figure {exp.name}-{fig.name}: {type(e).__name__}: {e}")
@@ -362,9 +420,14 @@ def build_experiment(out: pathlib.Path, exp: Experiment, statuses: dict[str, Sta
         header, body = tables.build(rows, tab.tag_columns, tab.metric_columns)
         stem = out / "tables" / f"{exp.name}-{tab.name}"
         tables.write(stem, header, body, tab.caption)
-        tables_out.append({"name": tab.name, "caption": tab.caption,
-                           "csv": str(stem.with_suffix(".csv").relative_to(out)),
-                           "md": str(stem.with_suffix(".md").relative_to(out))})
+        tables_out.append(
+            {
+                "name": tab.name,
+                "caption": tab.caption,
+                "csv": str(stem.with_suffix(".csv").relative_to(out)),
+                "md": str(stem.with_suffix(".md").relative_to(out)),
+            }
+        )
     build_seconds = time.perf_counter() - start
 
     def seconds(items: Iterable[Any], key: Callable[[Any], str]) -> float:
@@ -379,20 +442,49 @@ def build_experiment(out: pathlib.Path, exp: Experiment, statuses: dict[str, Sta
         if st is not None and not st.ok:
             errors.append(f"{_name(unit)}: {st.error}")
     summary = {
-        "name": exp.name, "title": exp.title, "description": exp.description,
-        "inputs_hash": inputs if complete else None, "errors": errors,
-        "figures": figures_out, "tables": tables_out,
-        "runs": [{"run_id": r.run_id, "label": r.label, "spec": r.spec, "config": r.config,
-                  "seconds": _secs(statuses, r), "status": _text(statuses, r)} for r in runs],
-        "analyses": [{"analysis_id": a.analysis_id, "label": a.label,
-                      "seconds": _secs(statuses, a), "status": _text(statuses, a)}
-                     for a in exp.analyses],
-        "theory": [{"theory_id": t.theory_id, "args": list(t.args),
-                    "seconds": _secs(statuses, t), "status": _text(statuses, t)}
-                   for t in exp.theory],
-        "seconds": {"train": t_train, "analyze": t_analyze, "theory": t_theory,
-                    "build": build_seconds,
-                    "total": t_train + t_analyze + t_theory + build_seconds},
+        "name": exp.name,
+        "title": exp.title,
+        "description": exp.description,
+        "inputs_hash": inputs if complete else None,
+        "errors": errors,
+        "figures": figures_out,
+        "tables": tables_out,
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "label": r.label,
+                "spec": r.spec,
+                "config": r.config,
+                "seconds": _secs(statuses, r),
+                "status": _text(statuses, r),
+            }
+            for r in runs
+        ],
+        "analyses": [
+            {
+                "analysis_id": a.analysis_id,
+                "label": a.label,
+                "seconds": _secs(statuses, a),
+                "status": _text(statuses, a),
+            }
+            for a in exp.analyses
+        ],
+        "theory": [
+            {
+                "theory_id": t.theory_id,
+                "args": list(t.args),
+                "seconds": _secs(statuses, t),
+                "status": _text(statuses, t),
+            }
+            for t in exp.theory
+        ],
+        "seconds": {
+            "train": t_train,
+            "analyze": t_analyze,
+            "theory": t_theory,
+            "build": build_seconds,
+            "total": t_train + t_analyze + t_theory + build_seconds,
+        },
     }
     _write_json(summary_path, summary)
     return summary
@@ -424,8 +516,9 @@ def _text(statuses: dict[str, Status], unit: Run | Analysis | Theory) -> str:
     return "not run" if st is None else st.text
 
 
-def _build_figure(out: pathlib.Path, fig: registry.Figure, recs: dict[str, dict | None],
-                  stem: pathlib.Path) -> None:
+def _build_figure(
+    out: pathlib.Path, fig: registry.Figure, recs: dict[str, dict | None], stem: pathlib.Path
+) -> None:
     from experiments import figures
 
     if fig.kind == "theory_plot":
@@ -434,8 +527,12 @@ def _build_figure(out: pathlib.Path, fig: registry.Figure, recs: dict[str, dict 
     done = [a for a in fig.analyses if recs.get(a.analysis_id)]
     if not done:
         raise FileNotFoundError("none of its analyses finished")
-    figures.BUILDERS[fig.kind]([recs[a.analysis_id] for a in done],
-                               [analysis_dir(out, a) for a in done], stem, dict(fig.params))
+    figures.BUILDERS[fig.kind](
+        [recs[a.analysis_id] for a in done],
+        [analysis_dir(out, a) for a in done],
+        stem,
+        dict(fig.params),
+    )
 
 
 # ---- the whole pipeline --------------------------------------------------------------------
@@ -444,18 +541,24 @@ def _build_figure(out: pathlib.Path, fig: registry.Figure, recs: dict[str, dict 
 def _check_profile(out: pathlib.Path, profile: str, dry_run: bool = False) -> None:
     manifest = _read_json(out / "reproduce.json")
     if manifest and manifest.get("profile") not in (None, profile):
-        raise ProfileMismatch(f"{out} holds results of profile {manifest['profile']!r}; "
-                              f"use another --out for profile {profile!r}")
+        raise ProfileMismatch(
+            f"{out} holds results of profile {manifest['profile']!r}; "
+            f"use another --out for profile {profile!r}"
+        )
     if manifest and bool(manifest.get("dry_run", False)) != dry_run:
         what = "a dry run" if manifest.get("dry_run") else "a real run"
-        raise ProfileMismatch(f"{out} holds results of {what} of profile {profile!r}; use "
-                              f"another --out {'with' if dry_run else 'without'} --dry-run")
+        raise ProfileMismatch(
+            f"{out} holds results of {what} of profile {profile!r}; use "
+            f"another --out {'with' if dry_run else 'without'} --dry-run"
+        )
 
 
 def environment() -> dict[str, str]:
     """Machine and software facts for the report."""
-    info = {"machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)",
-            "python": platform.python_version()}
+    info = {
+        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs)",
+        "python": platform.python_version(),
+    }
     try:
         import jax
 
@@ -463,16 +566,27 @@ def environment() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - informational only
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=registry_root(), timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=registry_root(),
+            timeout=10,
+        ).stdout.strip()
         info["commit"] = commit or "unknown"
     except Exception:  # noqa: BLE001
         pass
     return info
 
 
-def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = None,
-              log: Log = print, *, dry_run: bool = False) -> dict:
+def reproduce(
+    profile: str,
+    out: str | os.PathLike,
+    only: list[str] | None = None,
+    log: Log = print,
+    *,
+    dry_run: bool = False,
+) -> dict:
     """Runs the experiments of `profile` (those named in `only`, default all) into `out`.
 
     `dry_run`: the profile's real networks shrunk to a few steps, images and pairs
@@ -495,9 +609,15 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
     _check_profile(out, profile, dry_run)
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        _write_json(out / "reproduce.json", {"profile": profile, "dry_run": dry_run,
-                                             "started": _now(),
-                                             "only": only or list(registry.EXPERIMENT_NAMES)})
+        _write_json(
+            out / "reproduce.json",
+            {
+                "profile": profile,
+                "dry_run": dry_run,
+                "started": _now(),
+                "only": only or list(registry.EXPERIMENT_NAMES),
+            },
+        )
     timings: dict[str, float] = {}
     statuses: dict[str, Status] = {}
     data_cache: dict[str, str | None] = {}
@@ -505,8 +625,10 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
     runs = {r.config_hash: r for e in selected.values() for r in e.runs}
     analyses = {a.analysis_hash: a for e in selected.values() for a in e.analyses}
     calls = {t.theory_id: t for e in selected.values() for t in e.theory}
-    log(f"reproduce: profile {profile}, {len(selected)} experiment(s), {len(runs)} run(s), "
-        f"{len(analyses)} analyses, {len(calls)} theory call(s) -> {out}")
+    log(
+        f"reproduce: profile {profile}, {len(selected)} experiment(s), {len(runs)} run(s), "
+        f"{len(analyses)} analyses, {len(calls)} theory call(s) -> {out}"
+    )
 
     def phase(name: str, fn: Callable[[], None]) -> None:
         start = time.perf_counter()
@@ -534,19 +656,24 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         for i, (key, a) in enumerate(analyses.items(), 1):
             run_status = statuses[a.run.config_hash]
             if not run_status.ok:
-                statuses[key] = Status(False, skipped=run_status.skipped,
-                                       error=f"its run {a.run.run_id} "
-                                             f"{'was skipped' if run_status.skipped else 'failed'}")
+                statuses[key] = Status(
+                    False,
+                    skipped=run_status.skipped,
+                    error=f"its run {a.run.run_id} "
+                    f"{'was skipped' if run_status.skipped else 'failed'}",
+                )
                 continue
-            st = cached[key] or _guard(lambda a=a: run_one_analysis(out, a, log),
-                                       f"analysis {a.analysis_id}", log)
+            st = cached[key] or _guard(
+                lambda a=a: run_one_analysis(out, a, log), f"analysis {a.analysis_id}", log
+            )
             statuses[key] = st
             log(f"  [{i}/{len(analyses)}] {a.analysis_id}: {st.text} ({_fmt_s(st.seconds)})")
 
     def theory() -> None:
         for key, call in calls.items():
-            statuses[key] = _guard(lambda c=call: ensure_theory(out, c, log),
-                                   f"theory {call.theory_id}", log)
+            statuses[key] = _guard(
+                lambda c=call: ensure_theory(out, c, log), f"theory {call.theory_id}", log
+            )
 
     summaries: dict[str, dict] = {}
 
@@ -558,17 +685,27 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
     claims: dict[str, dict] = {}
 
     def compute_claims() -> None:
-        recs = [r for name, exp in every.items() for a in exp.analyses
-                if (r := record(out, name, a)) is not None]
+        recs = [
+            r
+            for name, exp in every.items()
+            for a in exp.analyses
+            if (r := record(out, name, a)) is not None
+        ]
         claims.update(claims_lib.compute_claims(recs))
         _write_json(out / "claims.json", claims)
-        tables.write(out / "tables" / "claims", *claims_lib.table(claims),
-                     "Claims: value (mean over units) with its 95% bootstrap interval, n units, "
-                     "the control's value and verdict, and the verdict (experiments/claims.py).")
+        tables.write(
+            out / "tables" / "claims",
+            *claims_lib.table(claims),
+            "Claims: value (mean over units) with its 95% bootstrap interval, n units, "
+            "the control's value and verdict, and the verdict (experiments/claims.py).",
+        )
         from experiments import figures, theory_summary
 
-        tables.write(out / "tables" / "theory_summary", *theory_summary.summarise(recs),
-                     theory_summary.CAPTION)
+        tables.write(
+            out / "tables" / "theory_summary",
+            *theory_summary.summarise(recs),
+            theory_summary.CAPTION,
+        )
         try:
             figures.claims_figure(claims, out / "figures" / "claims")
         except Exception as e:  # noqa: BLE001 - the report notes a missing figure
@@ -581,8 +718,14 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         from nc_mixup import distributed
 
         distributed.wait_for(_DONE_KEY)
-        return {"ok": all(st.ok or st.skipped for st in statuses.values()), "claims": {},
-                "timings": timings, "report": None, "failed": [], "skipped": []}
+        return {
+            "ok": all(st.ok or st.skipped for st in statuses.values()),
+            "claims": {},
+            "timings": timings,
+            "report": None,
+            "failed": [],
+            "skipped": [],
+        }
 
     def finish() -> dict:
         """Process 0's part after the analyses: theory, figures, tables, claims, report."""
@@ -593,32 +736,57 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
         timings["report"] = 0.0
         timings["total"] = sum(timings.values())
         # the opt-in experiments that were run, now or earlier, are in the report too
-        opt_in = [n for n in registry.OPT_IN
-                  if n in (only or ()) or (out / "experiments" / f"{n}.json").exists()]
+        opt_in = [
+            n
+            for n in registry.OPT_IN
+            if n in (only or ()) or (out / "experiments" / f"{n}.json").exists()
+        ]
         names = list(registry.experiments(profile, dry_run, include=opt_in))
-        path = report.build_report(out, profile=profile, experiment_names=names,
-                                   claims=claims, timings=timings, environment=environment())
+        path = report.build_report(
+            out,
+            profile=profile,
+            experiment_names=names,
+            claims=claims,
+            timings=timings,
+            environment=environment(),
+        )
         timings["report"] = time.perf_counter() - start
         timings["total"] += timings["report"]
         _write_json(out / "timings.json", timings)
 
-        units = {**{k: f"run {r.run_id}" for k, r in runs.items()},
-                 **{k: f"analysis {a.analysis_id}" for k, a in analyses.items()},
-                 **{k: f"theory {t.theory_id}" for k, t in calls.items()}}
-        failed = [f"{units[k]}: {st.error}" for k, st in statuses.items()
-                  if not st.ok and not st.skipped]
-        failed += [f"{n}: {e}" for n, s in summaries.items() for e in s.get("errors", [])
-                   if e.startswith("figure ") and "none of its analyses finished" not in e]
+        units = {
+            **{k: f"run {r.run_id}" for k, r in runs.items()},
+            **{k: f"analysis {a.analysis_id}" for k, a in analyses.items()},
+            **{k: f"theory {t.theory_id}" for k, t in calls.items()},
+        }
+        failed = [
+            f"{units[k]}: {st.error}" for k, st in statuses.items() if not st.ok and not st.skipped
+        ]
+        failed += [
+            f"{n}: {e}"
+            for n, s in summaries.items()
+            for e in s.get("errors", [])
+            if e.startswith("figure ") and "none of its analyses finished" not in e
+        ]
         skipped = sorted({st.error for k, st in statuses.items() if st.skipped and k in runs})
         skipped_runs = [runs[k].run_id for k, st in statuses.items() if st.skipped and k in runs]
-        _write_json(out / "reproduce.json", {"profile": profile, "dry_run": dry_run,
-                                             "finished": _now(),
-                                             "only": only or list(registry.EXPERIMENT_NAMES),
-                                             "failed": failed, "skipped_runs": skipped_runs,
-                                             "skipped_because": skipped})
+        _write_json(
+            out / "reproduce.json",
+            {
+                "profile": profile,
+                "dry_run": dry_run,
+                "finished": _now(),
+                "only": only or list(registry.EXPERIMENT_NAMES),
+                "failed": failed,
+                "skipped_runs": skipped_runs,
+                "skipped_because": skipped,
+            },
+        )
         if skipped_runs:
-            log(f"skipped {len(skipped_runs)} run(s) whose data is not available here "
-                f"({', '.join(skipped_runs)}):")
+            log(
+                f"skipped {len(skipped_runs)} run(s) whose data is not available here "
+                f"({', '.join(skipped_runs)}):"
+            )
             for why in skipped:
                 log(f"  {why}")
         for key, c in claims.items():
@@ -626,12 +794,20 @@ def reproduce(profile: str, out: str | os.PathLike, only: list[str] | None = Non
             ci = "" if c["ci"] is None else f" [{c['ci'][0]:.4g}, {c['ci'][1]:.4g}]"
             ctl = c["control"]
             ctl_text = "n/a" if ctl["value"] is None else f"{ctl['value']:.4g}"
-            log(f"  {key}: {value}{ci} (n {c['n']}; rule {c['rule']}); control {ctl['name']} "
+            log(
+                f"  {key}: {value}{ci} (n {c['n']}; rule {c['rule']}); control {ctl['name']} "
                 f"{ctl_text}: {'HOLDS' if ctl['holds'] else 'fails'} -> "
-                f"{'holds' if c['holds'] else 'DOES NOT HOLD'}")
+                f"{'holds' if c['holds'] else 'DOES NOT HOLD'}"
+            )
         log(f"report: {path}")
-        return {"ok": not failed, "claims": claims, "timings": timings, "report": str(path),
-                "failed": failed, "skipped": skipped_runs}
+        return {
+            "ok": not failed,
+            "claims": claims,
+            "timings": timings,
+            "report": str(path),
+            "failed": failed,
+            "skipped": skipped_runs,
+        }
 
     try:
         return finish()

@@ -16,8 +16,9 @@ from typing import Any
 Row = list[Any]
 
 
-def build(records: Sequence[dict], tag_columns: Sequence[str],
-          metric_columns: Sequence[str]) -> tuple[list[str], list[Row]]:
+def build(
+    records: Sequence[dict], tag_columns: Sequence[str], metric_columns: Sequence[str]
+) -> tuple[list[str], list[Row]]:
     """(header, rows): `run` (the run id), the tags, then the metrics (None when missing)."""
     header = ["run", *tag_columns, *metric_columns]
     rows = []
@@ -57,8 +58,9 @@ def to_markdown(header: Sequence[str], rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(stem: pathlib.Path, header: Sequence[str], rows: Sequence[Row],
-          caption: str = "") -> list[pathlib.Path]:
+def write(
+    stem: pathlib.Path, header: Sequence[str], rows: Sequence[Row], caption: str = ""
+) -> list[pathlib.Path]:
     """Writes `stem`.csv and `stem`.md (caption as the Markdown's first line); returns both."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")

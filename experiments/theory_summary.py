@@ -14,11 +14,18 @@ from typing import Any
 
 from experiments.claims import Index, bootstrap_ci, run_role
 
-KEYS = ("theory_delta_straight", "theory_delta_straight_p2", "theory_fit_power",
-        "theory_confidence_rmse", "theory_confidence_rmse_same")
-CAPTION = ("Theory beside the networks (mean over seeds, 95% bootstrap interval): held-out "
-           "margin of the fitted UFM optimum over straight chords (p fitted; p = 2), the fitted "
-           "penalty power p, and the RMSE of the theory-predicted confidence along lambda.")
+KEYS = (
+    "theory_delta_straight",
+    "theory_delta_straight_p2",
+    "theory_fit_power",
+    "theory_confidence_rmse",
+    "theory_confidence_rmse_same",
+)
+CAPTION = (
+    "Theory beside the networks (mean over seeds, 95% bootstrap interval): held-out "
+    "margin of the fitted UFM optimum over straight chords (p fitted; p = 2), the fitted "
+    "penalty power p, and the RMSE of the theory-predicted confidence along lambda."
+)
 ROLES = {"mixup": "CE mixup, learned classifier", "fixed_etf": "CE mixup, fixed simplex ETF"}
 
 
@@ -29,14 +36,18 @@ def summarise(records: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]
     for r in Index(records).records:
         role = run_role(r["tags"])
         if role in ROLES:
-            groups.setdefault((role, r["tags"]["arch"]), {})[int(r["tags"].get("seed", 0))] = \
-                r["metrics"]
+            groups.setdefault((role, r["tags"]["arch"]), {})[int(r["tags"].get("seed", 0))] = r[
+                "metrics"
+            ]
     rows = []
     for (role, arch), by_seed in sorted(groups.items()):
         row: list[Any] = [ROLES[role], arch, len(by_seed)]
         for key in KEYS:
-            values = [float(m[key]) for m in by_seed.values()
-                      if m.get(key) is not None and math.isfinite(float(m[key]))]
+            values = [
+                float(m[key])
+                for m in by_seed.values()
+                if m.get(key) is not None and math.isfinite(float(m[key]))
+            ]
             if not values:
                 row.append("")
                 continue

@@ -40,8 +40,7 @@ def _decays(rule: str, names: list[str], leaf: Any) -> bool:
         return not (names[:1] == ["classifier"] and names[-1:] == ["bias"])
     if rule == "deit":
         last = names[-1] if names else ""
-        return not (np.ndim(leaf) <= 1 or last in ("bias", "scale")
-                    or last in _DEIT_NO_DECAY_NAMES)
+        return not (np.ndim(leaf) <= 1 or last in ("bias", "scale") or last in _DEIT_NO_DECAY_NAMES)
     raise ValueError(f"unknown decay mask {rule!r}, expected one of {', '.join(DECAY_MASKS)}")
 
 

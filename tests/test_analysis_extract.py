@@ -108,8 +108,9 @@ def test_padding_keeps_the_analysed_rows_of_a_network_without_batch_statistics()
     plan = ex.sample_pairs(labels, np.array([0, 1, 2]), 3, seed=0)
     lams = np.array([0.0, 0.5, 1.0])
     plain = ex.mixed_activations(forward, images, plan, lams, batch_size=8, progress=False)
-    padded = ex.mixed_activations(forward, images, plan, lams, batch_size=8, progress=False,
-                                  pad_fraction=0.75)
+    padded = ex.mixed_activations(
+        forward, images, plan, lams, batch_size=8, progress=False, pad_fraction=0.75
+    )
     assert padded["penultimate"].shape == plain["penultimate"].shape
     np.testing.assert_allclose(padded["penultimate"], plain["penultimate"], rtol=1e-6)
     with pytest.raises(ex.AnalysisInputError, match="pad_fraction"):

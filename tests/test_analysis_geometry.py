@@ -171,15 +171,15 @@ def test_channel_deviation_measures_the_bow():
     a = np.array([0.0, 0.0])
     for h in (0.05, 0.3):
         for speed in (lambda t: t, lambda t: t**2):
-            bow = lambda t, h=h, speed=speed: np.array([2.0 * speed(t),
-                                                         2.0 * 4 * h * t * (1 - t)])
+            bow = lambda t, h=h, speed=speed: np.array([2.0 * speed(t), 2.0 * 4 * h * t * (1 - t)])
             X, y1, y2, lam = _paths(bow)
             assert geometry.channel_deviation(X, y1, y2, lam) == pytest.approx(h, rel=1e-9)
     # scale- and rotation-free
     X, y1, y2, lam = _paths(lambda t: a + np.array([2 * t, 0.6 * t * (1 - t)]))
     R = np.array([[0.6, -0.8], [0.8, 0.6]])
     assert geometry.channel_deviation(5 * X @ R, y1, y2, lam) == pytest.approx(
-        geometry.channel_deviation(X, y1, y2, lam))
+        geometry.channel_deviation(X, y1, y2, lam)
+    )
 
 
 def test_line_offsets_by_hand():

@@ -24,12 +24,22 @@ REQUIRED_KEYS = (
     "classes", "lambdas", "mode", "step", "curves", "layers",
 )  # fmt: skip
 # issue 11's contract: the claims' statistics (floats) and the fit flag
-CLAIM_KEYS = ("channel_deviation", "theory_gamma_etf", "theory_delta_straight", "same_class_spread",
-              # issue 13: held-out p-family fit and the theory-predicted calibration
-              "theory_delta_straight_p2", "theory_fit_power", "theory_confidence_rmse",
-              "theory_confidence_rmse_same")
-THEORY_CURVES = ("theory_confidence_different", "theory_prob_y1_different",
-                 "theory_confidence_same")
+CLAIM_KEYS = (
+    "channel_deviation",
+    "theory_gamma_etf",
+    "theory_delta_straight",
+    "same_class_spread",
+    # issue 13: held-out p-family fit and the theory-predicted calibration
+    "theory_delta_straight_p2",
+    "theory_fit_power",
+    "theory_confidence_rmse",
+    "theory_confidence_rmse_same",
+)
+THEORY_CURVES = (
+    "theory_confidence_different",
+    "theory_prob_y1_different",
+    "theory_confidence_same",
+)
 FIGURES = (
     "projection", "projection_theory", "layers", "reliability", "confidence_vs_lambda",
     "density_half",
@@ -96,15 +106,28 @@ def test_analyze_class_triples_without_figures(smoke_run, tmp_path):
     own scalar geometry; --no-figures writes metrics and activations only."""
     out = tmp_path / "triples"
     argv = ["analyze", "--workdir", str(smoke_run), "--out", str(out), "--classes", "0,3,7"]
-    argv += ["--lambdas", "0:1:5", "--pairs-per-class", "4", "--num-triples", "3",
-             "--no-figures", "--no-progress"]
+    argv += [
+        "--lambdas",
+        "0:1:5",
+        "--pairs-per-class",
+        "4",
+        "--num-triples",
+        "3",
+        "--no-figures",
+        "--no-progress",
+    ]
     assert main(argv) == 0
     m = json.loads((out / "metrics.json").read_text())
     triples = [t["classes"] for t in m["triples"]]
     assert triples[0] == [0, 3, 7] and len({tuple(t) for t in triples}) == 3
     for t in m["triples"]:
-        for key in ("same_class_spread", "boundary_gap", "channel_deviation",
-                    "theory_delta_straight", "earlier_linearity_error"):
+        for key in (
+            "same_class_spread",
+            "boundary_gap",
+            "channel_deviation",
+            "theory_delta_straight",
+            "earlier_linearity_error",
+        ):
             assert np.isfinite(t[key]), key
     assert m["figures"] == [] and not list(out.glob("*.png"))
     acts = np.load(out / "activations.npz")  # the first triple's rows only

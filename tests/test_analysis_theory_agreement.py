@@ -76,7 +76,8 @@ def test_straight_comparison_recovers_gamma_and_prefers_the_ce_theory():
     assert out["theory_rel_dist_interior"] < 1e-4
     assert out["theory_delta_straight"] > 0.02 and not out["theory_fit_at_bound"]
     assert out["theory_delta_straight"] == pytest.approx(
-        out["theory_rel_dist_straight"] - out["theory_rel_dist_interior"])
+        out["theory_rel_dist_straight"] - out["theory_rel_dist_interior"]
+    )
 
 
 def test_straight_features_give_no_margin_and_a_fit_at_the_bound():

@@ -14,8 +14,10 @@ from nc_mixup.analysis.theory_agreement import _etf_frame, row_space_means  # no
 from theory.etf import etf_optimum, simplex_etf  # noqa: E402
 
 HAS_POWER = "penalty_power" in inspect.signature(etf_optimum).parameters
-needs_power = pytest.mark.skipif(not HAS_POWER, reason="theory.etf_optimum has no penalty_power "
-                                 "yet (theory branch of issue 13 not merged)")
+needs_power = pytest.mark.skipif(
+    not HAS_POWER,
+    reason="theory.etf_optimum has no penalty_power yet (theory branch of issue 13 not merged)",
+)
 K, D = 10, 24
 LAMS = np.linspace(0, 1, 11)
 
@@ -31,8 +33,14 @@ def _case(mu=0.05, norm=2.0, scale=1.0, p=2.0, triples=((1, 4, 7),), seed=0):
     rng = np.random.default_rng(seed)
     Q, _ = np.linalg.qr(rng.normal(size=(D, D)))
     W = simplex_etf(K, norm) @ Q[:K]
-    cells = [(t[a], t[b], lam) for t in triples for a in range(3) for b in range(a, 3)
-             for lam in LAMS for _ in range(2)]
+    cells = [
+        (t[a], t[b], lam)
+        for t in triples
+        for a in range(3)
+        for b in range(a, 3)
+        for lam in LAMS
+        for _ in range(2)
+    ]
     y1, y2, lam = (np.array(v) for v in zip(*cells, strict=True))
     mu_g = Q[K:].T @ rng.normal(size=D - K) * 3.0
     H = scale * _optimum(mu, y1, y2, lam, norm, p) @ Q[:K] + mu_g
@@ -80,8 +88,16 @@ def test_path_table_is_the_exact_optimum_for_p_below_2(p):
     table = tp.PathTable.build(K, a, LAMS)
     for gamma in (5.0, 22.0, 300.0):
         d1, d2, ok = table.gaps(gamma, p)
-        A, B = etf_coefficients(K, a / gamma, np.zeros(11, int), np.ones(11, int), LAMS,
-                                norm=1.5, loss="ce", penalty_power=p)
+        A, B = etf_coefficients(
+            K,
+            a / gamma,
+            np.zeros(11, int),
+            np.ones(11, int),
+            LAMS,
+            norm=1.5,
+            loss="ce",
+            penalty_power=p,
+        )
         assert ok
         np.testing.assert_allclose(d1[:-1] / a, A, rtol=2e-4, atol=1e-8)
         np.testing.assert_allclose(d2[:-1] / a, B, rtol=2e-4, atol=1e-8)
@@ -99,8 +115,7 @@ def test_features_at_the_optimum_predict_their_own_confidence():
         rmse = tp.confidence_rmse(diff, curves["theory_confidence_different"])
         rmse_same = tp.confidence_rmse(same, curves["theory_confidence_same"])
         if small:
-            assert metrics["theory_gamma_power"] == pytest.approx(2.0**2 * 10 / 9 / 0.05,
-                                                                  rel=2e-2)
+            assert metrics["theory_gamma_power"] == pytest.approx(2.0**2 * 10 / 9 / 0.05, rel=2e-2)
             assert rmse < 2e-3 and rmse_same < 2e-3
             # the probability of the lam-weighted class is the softmax of the optimum's logits
             z = (H - mu_g) @ W.T
@@ -122,8 +137,9 @@ def test_heldout_fit_recovers_p_two_thirds():
     held-out relative distance at the fitted p is ~0 (each fold recovers p), and p = 2 leaves a
     larger held-out residual."""
     trip = ((1, 4, 7), (0, 2, 5), (3, 6, 8))
-    H, y1, y2, lam, W, mu_g, triples = _case(mu=0.05, norm=2.0, scale=3.0, p=2.0 / 3.0,
-                                             triples=trip)
+    H, y1, y2, lam, W, mu_g, triples = _case(
+        mu=0.05, norm=2.0, scale=3.0, p=2.0 / 3.0, triples=trip
+    )
     means, basis = _means(H, y1, y2, lam, W, mu_g, triples)
     m, _ = tp.power_analysis(means, W, basis, LAMS)
     assert m["theory_heldout_units"] == 3
@@ -155,12 +171,24 @@ def test_fit_alpha_is_the_minimiser():
     n = 30
     E, V1, V2 = (rng.normal(size=(n, 4)) for _ in range(3))
     dot = lambda A, B: np.sum(A * B, axis=1)
-    cells = tp.Cells(np.zeros(n, int), rng.uniform(size=n), dot(E, E), dot(E, V1), dot(E, V2),
-                     dot(V1, V1), dot(V1, V2), dot(V2, V2))
+    cells = tp.Cells(
+        np.zeros(n, int),
+        rng.uniform(size=n),
+        dot(E, E),
+        dot(E, V1),
+        dot(E, V2),
+        dot(V1, V1),
+        dot(V1, V2),
+        dot(V2, V2),
+    )
     d1, d2 = rng.uniform(1, 2, size=n), rng.uniform(size=n)
     alpha, value = tp.fit_alpha(cells, d1, d2, 1.3)
-    ref = minimize_scalar(lambda x: tp.rel_dist(cells, d1, d2, x, 1.3), bounds=(0, 20),
-                          method="bounded", options={"xatol": 1e-10})
+    ref = minimize_scalar(
+        lambda x: tp.rel_dist(cells, d1, d2, x, 1.3),
+        bounds=(0, 20),
+        method="bounded",
+        options={"xatol": 1e-10},
+    )
     assert value <= ref.fun + 1e-12 and alpha == pytest.approx(ref.x, abs=1e-6)
     # by hand: rel_dist of alpha = 0 is 1
     assert tp.rel_dist(cells, d1, d2, 0.0, 1.3) == pytest.approx(1.0)

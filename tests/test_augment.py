@@ -107,8 +107,9 @@ def test_config_keys_and_black_padding(small):
     # A crop at the extreme offset shows 4 + 2 rows of black (4 padded, 2 from 28 -> 32).
     out = apply(x[:1], np.array([0]), np.array([4]), np.array([False]), aug)
     assert np.allclose(out[0, :6], black)
-    legacy = from_config(apply_overrides(default_config(), {"dataset.augment": True}),
-                         FM.mean, FM.std)
+    legacy = from_config(
+        apply_overrides(default_config(), {"dataset.augment": True}), FM.mean, FM.std
+    )
     assert (legacy.crop_padding, legacy.flip) == (4, True)
 
 
@@ -120,8 +121,12 @@ def test_legacy_true_draws_the_batches_it_always_drew(small):
     oy, ox, flip = rng.integers(0, 9, 100), rng.integers(0, 9, 100), rng.random(100) < 0.5
     padded = np.pad(x, ((0, 0), (4, 4), (4, 4), (0, 0)))
     idx = it.permutation(3)[400:500]
-    expected = np.stack([padded[i, a : a + 32, b : b + 32][:, :: -1 if f else 1]
-                         for i, a, b, f in zip(idx, oy, ox, flip, strict=True)])
+    expected = np.stack(
+        [
+            padded[i, a : a + 32, b : b + 32][:, :: -1 if f else 1]
+            for i, a, b, f in zip(idx, oy, ox, flip, strict=True)
+        ]
+    )
     assert np.array_equal(it.batch(3, 4)["image"], expected)
     assert LEGACY_CROP_FLIP == Augment(4, True, (0.0,))
 

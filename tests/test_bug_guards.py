@@ -53,8 +53,10 @@ def test_train_step_draws_its_mix_from_the_state_step():
 
     train, state = _tiny_state()
     rng = np.random.default_rng(0)
-    batch = {"image": jnp.asarray(rng.random((16, 2, 2, 1), np.float32)),
-             "label": jnp.asarray(rng.integers(0, 4, 16))}
+    batch = {
+        "image": jnp.asarray(rng.random((16, 2, 2, 1), np.float32)),
+        "label": jnp.asarray(rng.integers(0, 4, 16)),
+    }
     key = jax.random.key(1)
     a, _ = train.train_step(state, batch, key)
     b, _ = train.train_step(state.replace(step=jnp.asarray(7, jnp.int32)), batch, key)
@@ -71,11 +73,20 @@ def test_eval_loss_of_an_mse_run_is_the_squared_error():
     rng = np.random.default_rng(2)
     images = rng.random((6, 2, 2, 1), np.float32)
     labels = rng.integers(0, 4, 6)
-    batch = {"image": jnp.asarray(images), "label": jnp.asarray(labels),
-             "mask": jnp.asarray([1, 1, 1, 1, 1, 0], jnp.float32)}
+    batch = {
+        "image": jnp.asarray(images),
+        "label": jnp.asarray(labels),
+        "mask": jnp.asarray([1, 1, 1, 1, 1, 0], jnp.float32),
+    }
     out = train.eval_step(state, batch)
-    z = np.asarray(state.apply_fn({"params": state.params, "batch_stats": state.batch_stats},
-                                  jnp.asarray(images), train=False), np.float64)
+    z = np.asarray(
+        state.apply_fn(
+            {"params": state.params, "batch_stats": state.batch_stats},
+            jnp.asarray(images),
+            train=False,
+        ),
+        np.float64,
+    )
     sq = np.sum((z - np.eye(4)[labels]) ** 2, axis=1)
     assert float(out["loss"]) == pytest.approx(sq[:5].sum(), rel=1e-5)
     # and not the cross-entropy
@@ -119,7 +130,10 @@ def test_theory_fast_path_for_many_lambdas_matches_the_direct_solve():
     lam = np.linspace(0.0, 1.0, 5001)
     c, c2 = np.zeros_like(lam, dtype=int), np.ones_like(lam, dtype=int)
     fast = etf_optimum(10, 0.05, c, c2, lam, norm=1.0)
-    direct = np.concatenate([etf_optimum(10, 0.05, c[i:i + 1000], c2[i:i + 1000],
-                                         lam[i:i + 1000], norm=1.0)
-                             for i in range(0, len(lam), 1000)])
+    direct = np.concatenate(
+        [
+            etf_optimum(10, 0.05, c[i : i + 1000], c2[i : i + 1000], lam[i : i + 1000], norm=1.0)
+            for i in range(0, len(lam), 1000)
+        ]
+    )
     np.testing.assert_allclose(fast, direct, rtol=1e-10, atol=1e-13)

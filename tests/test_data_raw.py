@@ -223,8 +223,10 @@ def test_svhn_mat(tmp_path):
     rng = np.random.default_rng(2)
     x = _images(rng, 5)
     digits = np.array([1, 10, 3, 10, 9])  # SVHN writes the digit 0 as label 10
-    scipy.io.savemat(tmp_path / "test_32x32.mat",
-                     {"X": x.transpose(1, 2, 3, 0), "y": digits[:, None].astype(np.uint8)})
+    scipy.io.savemat(
+        tmp_path / "test_32x32.mat",
+        {"X": x.transpose(1, 2, 3, 0), "y": digits[:, None].astype(np.uint8)},
+    )
     out = read_raw_split("svhn_cropped", "test", tmp_path, check_counts=False)
     assert np.array_equal(out["image"], x)
     assert out["label"].tolist() == [1, 0, 3, 0, 9]

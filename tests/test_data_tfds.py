@@ -19,8 +19,17 @@ from nc_mixup.data import DATASETS, DatasetError, load_dataset, tfds_source
 @pytest.fixture(scope="module")
 def prepared(fashion_mnist_dir, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("tfds")
-    argv = ["data", "prepare", "fashion_mnist", "--raw-dir", str(fashion_mnist_dir),
-            "--data-dir", str(data_dir), "--quiet", "--no-verify"]  # the tests read it back
+    argv = [
+        "data",
+        "prepare",
+        "fashion_mnist",
+        "--raw-dir",
+        str(fashion_mnist_dir),
+        "--data-dir",
+        str(data_dir),
+        "--quiet",
+        "--no-verify",
+    ]  # the tests read it back
     assert main(argv) == 0
     return data_dir
 
@@ -57,8 +66,16 @@ def test_prepared_copy_is_a_standard_tfds_dataset(prepared):
 
 
 def test_prepare_refuses_to_overwrite(prepared, fashion_mnist_dir, capsys):
-    argv = ["data", "prepare", "fashion_mnist", "--raw-dir", str(fashion_mnist_dir),
-            "--data-dir", str(prepared), "--quiet"]
+    argv = [
+        "data",
+        "prepare",
+        "fashion_mnist",
+        "--raw-dir",
+        str(fashion_mnist_dir),
+        "--data-dir",
+        str(prepared),
+        "--quiet",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "already exists" in err[0] and "--overwrite" in err[0]
@@ -113,21 +130,29 @@ def test_prepare_cifar100_from_the_python_tarball(tmp_path):
     rng = np.random.default_rng(0)
     truth = {}
     with tarfile.open(tmp_path / "cifar-100-python.tar.gz", "w:gz") as tar:
-        members = {"meta": {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-                            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}}
+        members = {
+            "meta": {
+                b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+                b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+            }
+        }
         for split, n in (("train", 7), ("test", 3)):
             x = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
             y, c = rng.integers(0, 100, n), rng.integers(0, 20, n)
             truth[split] = (x, y, c)
-            members[split] = {b"data": x.transpose(0, 3, 1, 2).reshape(n, 3072),
-                              b"fine_labels": y.tolist(), b"coarse_labels": c.tolist()}
+            members[split] = {
+                b"data": x.transpose(0, 3, 1, 2).reshape(n, 3072),
+                b"fine_labels": y.tolist(),
+                b"coarse_labels": c.tolist(),
+            }
         for name, obj in members.items():
             raw = pickle.dumps(obj, protocol=2)
             info = tarfile.TarInfo(f"cifar-100-python/{name}")
             info.size = len(raw)
             tar.addfile(info, io.BytesIO(raw))
-    out = tfds_source.prepare("cifar100", tmp_path, tmp_path / "tfds", progress=False,
-                              check_counts=False)
+    out = tfds_source.prepare(
+        "cifar100", tmp_path, tmp_path / "tfds", progress=False, check_counts=False
+    )
     assert out["num_examples"] == {"train": 7, "test": 3}
     builder = tfds.builder("cifar100", data_dir=str(tmp_path / "tfds"))
     assert builder.info.features["label"].names[3] == "fine3"

@@ -56,24 +56,27 @@ def test_optax_applies_only_the_masked_decay(vit_params):
     tx = optax.add_decayed_weights(0.5, mask=weight_decay_mask(_config("deit")))
     updates, _ = tx.update(zeros, tx.init(vit_params), vit_params)
     mask = decay_mask(vit_params, "deit")
-    for u, p, m in zip(jax.tree.leaves(updates), jax.tree.leaves(vit_params),
-                       jax.tree.leaves(mask), strict=True):
+    for u, p, m in zip(
+        jax.tree.leaves(updates), jax.tree.leaves(vit_params), jax.tree.leaves(mask), strict=True
+    ):
         np.testing.assert_allclose(u, 0.5 * p if m else 0.0 * p)
 
 
 def test_mask_fits_the_partial_trees_of_multi_transform(vit_params):
     """Fixed-ETF runs wrap the optimizer in multi_transform; the mask must still apply."""
     inner = optax.adamw(0.1, weight_decay=0.5, mask=weight_decay_mask(_config("deit")))
-    tx = optax.multi_transform({TRAINABLE: inner, FROZEN: optax.set_to_zero()},
-                               classifier_labels(vit_params, frozen=True))
+    tx = optax.multi_transform(
+        {TRAINABLE: inner, FROZEN: optax.set_to_zero()}, classifier_labels(vit_params, frozen=True)
+    )
     zeros = jax.tree.map(jnp.zeros_like, vit_params)
     updates, _ = tx.update(zeros, tx.init(vit_params), vit_params)
     flat_u, flat_p = _flat(jax.tree.map(lambda u: jnp.any(u != 0), updates)), vit_params
     assert not flat_u["classifier/kernel"] and not flat_u["classifier/bias"]  # frozen
     assert not flat_u["pos_embedding"] and not flat_u["cls"]  # not decayed
     assert flat_u["embedding/kernel"]  # decayed: -lr * wd * p
-    np.testing.assert_allclose(updates["embedding"]["kernel"],
-                               -0.1 * 0.5 * flat_p["embedding"]["kernel"], rtol=1e-6)
+    np.testing.assert_allclose(
+        updates["embedding"]["kernel"], -0.1 * 0.5 * flat_p["embedding"]["kernel"], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("opt", ["sgd", "adam", "adamw"])
@@ -86,8 +89,10 @@ def test_the_optimizer_applies_the_mask(opt):
     from nc_mixup import config as config_lib
     from nc_mixup.optim import create_optimizer
 
-    params = {"dense1": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
-              "classifier": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)}}
+    params = {
+        "dense1": {"kernel": jnp.ones((2, 2)), "bias": jnp.ones(2)},
+        "classifier": {"kernel": jnp.ones((2, 3)), "bias": jnp.ones(3)},
+    }
     zeros = {k: {n: jnp.zeros_like(v) for n, v in d.items()} for k, d in params.items()}
     for rule, bias_moves in (("no_classifier_bias", False), ("all", True)):
         c = config_lib.default_config()

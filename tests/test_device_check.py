@@ -16,8 +16,9 @@ SCRIPT = REPO / "benchmarks" / "device_check.sh"
 
 def _run(*args: str, timeout: float) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "OUT"}  # OUT is the device tool's folder
-    return subprocess.run([str(SCRIPT), *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(SCRIPT), *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_bad_arguments_exit_2():
@@ -31,20 +32,40 @@ def test_bad_arguments_exit_2():
 def test_cpu_smoke_runs_every_step_and_stops_training_at_its_deadline(tmp_path):
     """Bench at small shapes (both dtypes), a training stopped by its time limit, an analysis."""
     t0 = time.perf_counter()
-    result = _run("--cpu-smoke", "--out", str(tmp_path), "--epochs", "500",
-                  "--train-seconds", "30", timeout=240)
+    result = _run(
+        "--cpu-smoke",
+        "--out",
+        str(tmp_path),
+        "--epochs",
+        "500",
+        "--train-seconds",
+        "30",
+        timeout=240,
+    )
     elapsed = time.perf_counter() - t0
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert elapsed < 180, f"--cpu-smoke took {elapsed:.0f} s"
     assert {p.name for p in tmp_path.iterdir()} == {
-        "device.txt", "mfu.json", "train_metrics.jsonl", "metrics.json", "projection.png",
-        "device_check.log"}
+        "device.txt",
+        "mfu.json",
+        "train_metrics.jsonl",
+        "metrics.json",
+        "projection.png",
+        "device_check.log",
+    }
     assert "backend cpu" in (tmp_path / "device.txt").read_text()
     rows = json.loads((tmp_path / "mfu.json").read_text())
     assert sorted((r["model"], r["dtype"]) for r in rows) == [
-        ("vit", "bfloat16"), ("vit", "float32"), ("wrn", "bfloat16"), ("wrn", "float32")]
-    records = [json.loads(line) for line in
-               (tmp_path / "train_metrics.jsonl").read_text().splitlines() if line.strip()]
+        ("vit", "bfloat16"),
+        ("vit", "float32"),
+        ("wrn", "bfloat16"),
+        ("wrn", "float32"),
+    ]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "train_metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     last_step = max(r["step"] for r in records)
     assert 0 < last_step < 500 * 4  # stopped by the deadline, long before 500 epochs
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -11,9 +11,10 @@ from experiments.dry_run import DRY_RUN_ANALYSIS, check, shrink_analysis, shrink
 from nc_mixup.config import load_config, merge_onto_defaults
 
 
-@pytest.mark.parametrize("arch,dataset,opt", [("wrn", "fashion_mnist", "default"),
-                                              ("vit", "cifar10", "adamw"),
-                                              ("wrn", "cifar100", "sgd")])
+@pytest.mark.parametrize(
+    "arch,dataset,opt",
+    [("wrn", "fashion_mnist", "default"), ("vit", "cifar10", "adamw"), ("wrn", "cifar100", "sgd")],
+)
 def test_shrink_keeps_the_networks_and_recipe(arch, dataset, opt):
     paper = load_config(f"experiments/configs/paper.py:arch={arch},dataset={dataset},opt={opt}")
     small = shrink_run_config(paper)
@@ -32,8 +33,9 @@ def test_shrink_keeps_the_networks_and_recipe(arch, dataset, opt):
 
 
 def test_shrink_analysis_only_touches_known_keys():
-    analysis = ml_collections.ConfigDict(dict(lambdas="0:1:21", pairs_per_class=100,
-                                              density_pairs_per_class=500, mode="train"))
+    analysis = ml_collections.ConfigDict(
+        dict(lambdas="0:1:21", pairs_per_class=100, density_pairs_per_class=500, mode="train")
+    )
     small = shrink_analysis(analysis)
     assert small.lambdas == DRY_RUN_ANALYSIS["lambdas"] and small.pairs_per_class == 2
     assert small.density_pairs_per_class == 2 and small.mode == "train"
@@ -42,8 +44,10 @@ def test_shrink_analysis_only_touches_known_keys():
 
 @pytest.mark.slow
 def test_dry_run_at_reduced_widths_trains_two_steps_and_analyses(tmp_path):
-    small = {"wrn": dict(depth=10, widen=1), "vit": dict(width=32, depth=2, num_heads=2,
-                                                        mlp_dim=64)}
+    small = {
+        "wrn": dict(depth=10, widen=1),
+        "vit": dict(width=32, depth=2, num_heads=2, mlp_dim=64),
+    }
     results = check(tmp_path, ("wrn", "vit"), model_overrides=small)
     assert set(results) == {"wrn", "vit"}
     for arch, r in results.items():

@@ -19,14 +19,37 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory, fashion_mnist_dir):
     workdir = tmp_path_factory.mktemp("ext") / "run"
-    assert main(["train", "--config", str(REPO / "experiments/configs/smoke.py"),
-                 "--workdir", str(workdir)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(REPO / "experiments/configs/smoke.py"),
+                "--workdir",
+                str(workdir),
+            ]
+        )
+        == 0
+    )
     return workdir
 
 
 def _analyze(workdir, out, *extra):
-    argv = ["analyze", "--workdir", str(workdir), "--out", str(out), "--lambdas", "0:1:5",
-            "--pairs-per-class", "4", "--num-triples", "2", "--no-figures", "--no-progress"]
+    argv = [
+        "analyze",
+        "--workdir",
+        str(workdir),
+        "--out",
+        str(out),
+        "--lambdas",
+        "0:1:5",
+        "--pairs-per-class",
+        "4",
+        "--num-triples",
+        "2",
+        "--no-figures",
+        "--no-progress",
+    ]
     assert main([*argv, *extra]) == 0
     return json.loads((out / "metrics.json").read_text())
 
@@ -46,9 +69,20 @@ def test_a_registered_triple_metric_appears_in_metrics_json(smoke_run, tmp_path,
 def _claim_keys() -> set[str]:
     """The metrics.json keys the claims read (from the source of experiments/claims.py)."""
     src = inspect.getsource(claims)
-    keys = {k for k in ("same_class_spread", "same_class_alignment", "boundary_gap",
-                        "channel_deviation", "theory_delta_straight", "theory_fit_at_bound",
-                        "theory_rel_dist_interior", "earlier_linearity_error") if f'"{k}"' in src}
+    keys = {
+        k
+        for k in (
+            "same_class_spread",
+            "same_class_alignment",
+            "boundary_gap",
+            "channel_deviation",
+            "theory_delta_straight",
+            "theory_fit_at_bound",
+            "theory_rel_dist_interior",
+            "earlier_linearity_error",
+        )
+        if f'"{k}"' in src
+    }
     assert len(keys) == 8  # the list above is the claims' list
     return keys
 
@@ -59,23 +93,35 @@ def test_every_key_of_the_claims_and_tables_is_produced(smoke_run, tmp_path):
         missing = _claim_keys() - set(t)
         assert not missing, missing
     assert "ece" in m
-    columns = {c for exp in registry.experiments("smoke").values() for tab in exp.tables
-               for c in tab.metric_columns}
+    columns = {
+        c
+        for exp in registry.experiments("smoke").values()
+        for tab in exp.tables
+        for c in tab.metric_columns
+    }
     missing = {c for c in columns if c not in m}
     assert not missing, missing
 
 
-def test_a_registered_experiment_appears_in_the_smoke_report(tmp_path, monkeypatch,
-                                                            fashion_mnist_dir):
+def test_a_registered_experiment_appears_in_the_smoke_report(
+    tmp_path, monkeypatch, fashion_mnist_dir
+):
     def toy(self):
         runs = (self.run("mlp/fashion_mnist"),)
         analyses = (self.analysis(runs[0], triples=1),)
         return registry.Experiment(
-            name="toy", title="Toy experiment", description="registered by a test",
-            runs=runs, analyses=analyses,
+            name="toy",
+            title="Toy experiment",
+            description="registered by a test",
+            runs=runs,
+            analyses=analyses,
             figures=(registry.Figure("projection", "projection_grid", "toy figure", analyses),),
-            tables=(registry.Table("metrics", "toy table", analyses, ("arch",),
-                                   ("accuracy", "boundary_gap")),))
+            tables=(
+                registry.Table(
+                    "metrics", "toy table", analyses, ("arch",), ("accuracy", "boundary_gap")
+                ),
+            ),
+        )
 
     monkeypatch.setitem(registry._EXPERIMENTS, "toy", toy)
     monkeypatch.setattr(registry, "EXPERIMENT_NAMES", (*registry.EXPERIMENT_NAMES, "toy"))

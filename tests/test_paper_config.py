@@ -11,8 +11,13 @@ from nc_mixup.config import load_config
 
 @pytest.mark.parametrize(
     "arch,dataset,opt",
-    list(itertools.product(("wrn", "vit"), ("fashion_mnist", "cifar10", "cifar100"),
-                           ("default", "sgd", "adam", "adamw"))),
+    list(
+        itertools.product(
+            ("wrn", "vit"),
+            ("fashion_mnist", "cifar10", "cifar100"),
+            ("default", "sgd", "adam", "adamw"),
+        )
+    ),
 )
 def test_every_paper_run_loads_and_validates(arch, dataset, opt):
     c = load_config(f"experiments/configs/paper.py:arch={arch},dataset={dataset},opt={opt}")
@@ -24,7 +29,10 @@ def test_sgd_recipe_of_the_notebook():
     c = load_config("experiments/configs/paper.py:arch=vit,dataset=cifar10")
     assert c.optimizer.name == "sgd"  # ViT trained with SGD too (follow-up ef4218c main.py:208)
     assert (c.optimizer.learning_rate, c.optimizer.momentum, c.optimizer.weight_decay) == (
-        0.1, 0.9, 1e-4)
+        0.1,
+        0.9,
+        1e-4,
+    )
     assert c.optimizer.decay_mask == "no_classifier_bias"
     assert c.schedule.name == "multistep" and c.schedule.milestones == (150, 250, 450)
     assert c.schedule.decay_factor == 0.1 and c.schedule.warmup_epochs == 0.0

@@ -9,29 +9,44 @@ import pytest
 
 from experiments import claims
 
-KEYS = ("C1_same_class_alignment", "C2_boundary_at_half", "C3_mse_straight_vs_ce_channels",
-        "C4_mixup_lowers_ece", "C5_fixed_etf_matches_theory",
-        "C5b_fixed_etf_closer_than_learned", "C6_earlier_layers_manifold_mixup")
+KEYS = (
+    "C1_same_class_alignment",
+    "C2_boundary_at_half",
+    "C3_mse_straight_vs_ce_channels",
+    "C4_mixup_lowers_ece",
+    "C5_fixed_etf_matches_theory",
+    "C5b_fixed_etf_closer_than_learned",
+    "C6_earlier_layers_manifold_mixup",
+)
 
 # The rules as fixed before the runs (SPEC 6). Changing one must be a visible, reviewed edit of
 # this table as well as of experiments/claims.py.
 PINNED = {
-    "C1_same_class_alignment": ([("same_class_spread", "<=", 0.1),
-                                 ("same_class_alignment", ">=", 0.9)],
-                                ["no-mixup (ERM) network", "random initialisation"]),
-    "C2_boundary_at_half": ([("boundary_gap", "<=", 0.1)],
-                            ["no-mixup (ERM) network", "random initialisation"]),
-    "C3_mse_straight_vs_ce_channels": ([("channel_deviation", ">=", 0.1)],
-                                       ["MSE-mixup network"]),
+    "C1_same_class_alignment": (
+        [("same_class_spread", "<=", 0.1), ("same_class_alignment", ">=", 0.9)],
+        ["no-mixup (ERM) network", "random initialisation"],
+    ),
+    "C2_boundary_at_half": (
+        [("boundary_gap", "<=", 0.1)],
+        ["no-mixup (ERM) network", "random initialisation"],
+    ),
+    "C3_mse_straight_vs_ce_channels": ([("channel_deviation", ">=", 0.1)], ["MSE-mixup network"]),
     "C4_mixup_lowers_ece": ([("ECE(no mixup) - ECE(mixup)", ">", 0.0)], ["two no-mixup seeds"]),
-    "C5_fixed_etf_matches_theory": ([("theory_delta_straight", ">=", 0.01)],
-                                    ["MSE-mixup network", "no-mixup (ERM) network"]),
-    "C5b_fixed_etf_closer_than_learned": ([("rel_dist(learned) - rel_dist(fixed ETF)", ">", 0.0)],
-                                          ["two learned-classifier seeds"]),
+    "C5_fixed_etf_matches_theory": (
+        [("theory_delta_straight", ">=", 0.01)],
+        ["MSE-mixup network", "no-mixup (ERM) network"],
+    ),
+    "C5b_fixed_etf_closer_than_learned": (
+        [("rel_dist(learned) - rel_dist(fixed ETF)", ">", 0.0)],
+        ["two learned-classifier seeds"],
+    ),
     "C6_earlier_layers_manifold_mixup": (
-        [("linearity(input mixup) - linearity(ERM)", "<", 0.0),
-         ("linearity(input mixup) - linearity(manifold mixup)", "<=", 0.02)],
-        ["random initialisation in place of the input-mixup network"]),
+        [
+            ("linearity(input mixup) - linearity(ERM)", "<", 0.0),
+            ("linearity(input mixup) - linearity(manifold mixup)", "<=", 0.02),
+        ],
+        ["random initialisation in place of the input-mixup network"],
+    ),
 }
 
 TAGS = {
@@ -44,23 +59,60 @@ TAGS = {
 }
 # Per-unit metric values of each kind of run: every claim holds on these and every control fails.
 GOOD = {
-    "mixup": dict(same_class_spread=0.03, same_class_alignment=0.97, boundary_gap=0.03,
-                  channel_deviation=0.3, theory_delta_straight=0.05, theory_fit_at_bound=False,
-                  theory_rel_dist_interior=0.20, earlier_linearity_error=0.10, ece=0.01),
-    "erm": dict(same_class_spread=0.3, same_class_alignment=0.95, boundary_gap=0.4,
-                channel_deviation=0.2, theory_delta_straight=0.0, theory_fit_at_bound=True,
-                theory_rel_dist_interior=0.3, earlier_linearity_error=0.20, ece=0.05),
-    "mse": dict(same_class_spread=0.03, same_class_alignment=0.97, boundary_gap=0.03,
-                channel_deviation=0.02, theory_delta_straight=0.002, theory_fit_at_bound=False,
-                theory_rel_dist_interior=0.3, earlier_linearity_error=0.1, ece=0.02),
-    "fixed_etf": dict(theory_delta_straight=0.06, theory_fit_at_bound=False,
-                      theory_rel_dist_interior=0.10, ece=0.01),
+    "mixup": dict(
+        same_class_spread=0.03,
+        same_class_alignment=0.97,
+        boundary_gap=0.03,
+        channel_deviation=0.3,
+        theory_delta_straight=0.05,
+        theory_fit_at_bound=False,
+        theory_rel_dist_interior=0.20,
+        earlier_linearity_error=0.10,
+        ece=0.01,
+    ),
+    "erm": dict(
+        same_class_spread=0.3,
+        same_class_alignment=0.95,
+        boundary_gap=0.4,
+        channel_deviation=0.2,
+        theory_delta_straight=0.0,
+        theory_fit_at_bound=True,
+        theory_rel_dist_interior=0.3,
+        earlier_linearity_error=0.20,
+        ece=0.05,
+    ),
+    "mse": dict(
+        same_class_spread=0.03,
+        same_class_alignment=0.97,
+        boundary_gap=0.03,
+        channel_deviation=0.02,
+        theory_delta_straight=0.002,
+        theory_fit_at_bound=False,
+        theory_rel_dist_interior=0.3,
+        earlier_linearity_error=0.1,
+        ece=0.02,
+    ),
+    "fixed_etf": dict(
+        theory_delta_straight=0.06,
+        theory_fit_at_bound=False,
+        theory_rel_dist_interior=0.10,
+        ece=0.01,
+    ),
     "manifold": dict(earlier_linearity_error=0.105),
-    "random_init": dict(same_class_spread=0.5, same_class_alignment=0.3, boundary_gap=0.4,
-                        channel_deviation=0.1, earlier_linearity_error=0.3, ece=0.3),
+    "random_init": dict(
+        same_class_spread=0.5,
+        same_class_alignment=0.3,
+        boundary_gap=0.4,
+        channel_deviation=0.1,
+        earlier_linearity_error=0.3,
+        ece=0.3,
+    ),
 }
-SEEDS, TRIPLES, ARCHS = (0, 1, 2), [(0, 1, 2), (1, 3, 5), (2, 4, 6), (0, 7, 9), (3, 8, 9)], \
-    ("mlp", "cnn")
+SEEDS, TRIPLES, ARCHS = (
+    (0, 1, 2),
+    [(0, 1, 2), (1, 3, 5), (2, 4, 6), (0, 7, 9), (3, 8, 9)],
+    ("mlp", "cnn"),
+)
 
 
 def _record(role, arch, seed, values, noise=0.002):
@@ -72,19 +124,37 @@ def _record(role, arch, seed, values, noise=0.002):
             m[k] = v if isinstance(v, bool) else v + noise * rng.standard_normal()
         triples.append(m)
     # test ECE varies by seed without a trend (two no-mixup seeds differ only by chance)
-    metrics = {**triples[0], "triples": triples,
-               "ece": values.get("ece", 0.0) + (0.0, 0.002, -0.001)[seed]}
-    tags = {"arch": arch, "dataset": "fashion_mnist", "optimizer": "sgd", "seed": seed,
-            **TAGS[role]}
+    metrics = {
+        **triples[0],
+        "triples": triples,
+        "ece": values.get("ece", 0.0) + (0.0, 0.002, -0.001)[seed],
+    }
+    tags = {
+        "arch": arch,
+        "dataset": "fashion_mnist",
+        "optimizer": "sgd",
+        "seed": seed,
+        **TAGS[role],
+    }
     aid = f"{arch}-{role}-s{seed}"
-    return {"experiment": "x", "analysis_id": aid, "run_id": aid, "label": aid, "tags": tags,
-            "metrics": metrics}
+    return {
+        "experiment": "x",
+        "analysis_id": aid,
+        "run_id": aid,
+        "label": aid,
+        "tags": tags,
+        "metrics": metrics,
+    }
 
 
 def _records(**override):
     values = {role: {**v, **override.get(role, {})} for role, v in GOOD.items()}
-    return [_record(role, arch, seed, v) for role, v in values.items() for arch in ARCHS
-            for seed in SEEDS]
+    return [
+        _record(role, arch, seed, v)
+        for role, v in values.items()
+        for arch in ARCHS
+        for seed in SEEDS
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +163,13 @@ def good():
 
 
 def test_rules_are_pinned():
-    got = {c.key: ([(r.statistic, r.direction, r.threshold) for r in c.rules],
-                   [name for name, _ in c.controls]) for c in claims.CLAIMS}
+    got = {
+        c.key: (
+            [(r.statistic, r.direction, r.threshold) for r in c.rules],
+            [name for name, _ in c.controls],
+        )
+        for c in claims.CLAIMS
+    }
     assert got == PINNED
 
 
@@ -117,8 +192,13 @@ def test_every_claim_holds_on_evidence_and_fails_on_its_control(good):
 
 def test_replication_counts(good):
     per_arch = len(SEEDS) * len(TRIPLES)
-    for key in ("C1_same_class_alignment", "C2_boundary_at_half", "C5_fixed_etf_matches_theory",
-                "C5b_fixed_etf_closer_than_learned", "C6_earlier_layers_manifold_mixup"):
+    for key in (
+        "C1_same_class_alignment",
+        "C2_boundary_at_half",
+        "C5_fixed_etf_matches_theory",
+        "C5b_fixed_etf_closer_than_learned",
+        "C6_earlier_layers_manifold_mixup",
+    ):
         assert good[key]["n"] == 2 * per_arch, key
         assert all(cell["n"] == per_arch for cell in good[key]["cells"].values())
     assert good["C4_mixup_lowers_ece"]["n"] == 2 * len(SEEDS)  # test metrics: one per seed
@@ -126,14 +206,17 @@ def test_replication_counts(good):
     assert good["C4_mixup_lowers_ece"]["controls"][0]["n"] == 2 * 3
 
 
-@pytest.mark.parametrize("key, role, values", [
-    # the control looks like the evidence: the rule no longer discriminates
-    ("C1_same_class_alignment", "erm", dict(same_class_spread=0.03)),
-    ("C2_boundary_at_half", "erm", dict(boundary_gap=0.03)),
-    ("C3_mse_straight_vs_ce_channels", "mse", dict(channel_deviation=0.3)),
-    ("C5_fixed_etf_matches_theory", "mse", dict(theory_delta_straight=0.05)),
-    ("C6_earlier_layers_manifold_mixup", "random_init", dict(earlier_linearity_error=0.05)),
-])
+@pytest.mark.parametrize(
+    "key, role, values",
+    [
+        # the control looks like the evidence: the rule no longer discriminates
+        ("C1_same_class_alignment", "erm", dict(same_class_spread=0.03)),
+        ("C2_boundary_at_half", "erm", dict(boundary_gap=0.03)),
+        ("C3_mse_straight_vs_ce_channels", "mse", dict(channel_deviation=0.3)),
+        ("C5_fixed_etf_matches_theory", "mse", dict(theory_delta_straight=0.05)),
+        ("C6_earlier_layers_manifold_mixup", "random_init", dict(earlier_linearity_error=0.05)),
+    ],
+)
 def test_a_claim_whose_control_passes_does_not_hold(key, role, values):
     out = claims.compute_claims(_records(**{role: values}))
     assert not out[key]["holds"]
@@ -141,17 +224,20 @@ def test_a_claim_whose_control_passes_does_not_hold(key, role, values):
     assert "passes too" in out[key]["verdict"]
 
 
-@pytest.mark.parametrize("key, role, values", [
-    ("C1_same_class_alignment", "mixup", dict(same_class_spread=0.2)),
-    ("C1_same_class_alignment", "mixup", dict(same_class_alignment=0.8)),  # the second rule
-    ("C2_boundary_at_half", "mixup", dict(boundary_gap=0.2)),
-    ("C3_mse_straight_vs_ce_channels", "mixup", dict(channel_deviation=0.05)),
-    ("C4_mixup_lowers_ece", "mixup", dict(ece=0.06)),
-    ("C5_fixed_etf_matches_theory", "fixed_etf", dict(theory_fit_at_bound=True)),
-    ("C5b_fixed_etf_closer_than_learned", "fixed_etf", dict(theory_rel_dist_interior=0.25)),
-    ("C6_earlier_layers_manifold_mixup", "mixup", dict(earlier_linearity_error=0.3)),
-    ("C6_earlier_layers_manifold_mixup", "manifold", dict(earlier_linearity_error=0.05)),
-])
+@pytest.mark.parametrize(
+    "key, role, values",
+    [
+        ("C1_same_class_alignment", "mixup", dict(same_class_spread=0.2)),
+        ("C1_same_class_alignment", "mixup", dict(same_class_alignment=0.8)),  # the second rule
+        ("C2_boundary_at_half", "mixup", dict(boundary_gap=0.2)),
+        ("C3_mse_straight_vs_ce_channels", "mixup", dict(channel_deviation=0.05)),
+        ("C4_mixup_lowers_ece", "mixup", dict(ece=0.06)),
+        ("C5_fixed_etf_matches_theory", "fixed_etf", dict(theory_fit_at_bound=True)),
+        ("C5b_fixed_etf_closer_than_learned", "fixed_etf", dict(theory_rel_dist_interior=0.25)),
+        ("C6_earlier_layers_manifold_mixup", "mixup", dict(earlier_linearity_error=0.3)),
+        ("C6_earlier_layers_manifold_mixup", "manifold", dict(earlier_linearity_error=0.05)),
+    ],
+)
 def test_a_claim_fails_when_its_evidence_fails(key, role, values):
     out = claims.compute_claims(_records(**{role: values}))
     assert not out[key]["holds"] and "fail in" in out[key]["verdict"]
@@ -162,9 +248,14 @@ def test_a_claim_fails_when_its_evidence_fails(key, role, values):
 def test_one_failing_architecture_fails_the_claim():
     recs = _records()
     for r in recs:
-        if r["tags"]["arch"] == "cnn" and r["tags"]["classifier"] == "learned" \
-                and r["tags"]["mixup"] and r["tags"]["epoch"] == "final" \
-                and r["tags"]["loss"] == "ce" and not r["tags"]["mix_layer"]:
+        if (
+            r["tags"]["arch"] == "cnn"
+            and r["tags"]["classifier"] == "learned"
+            and r["tags"]["mixup"]
+            and r["tags"]["epoch"] == "final"
+            and r["tags"]["loss"] == "ce"
+            and not r["tags"]["mix_layer"]
+        ):
             for t in r["metrics"]["triples"]:
                 t["boundary_gap"] = 0.3
     out = claims.compute_claims(recs)["C2_boundary_at_half"]

@@ -10,16 +10,28 @@ from test_distributed import free_port, run_processes
 
 
 def _argv(out, *extra):
-    return [sys.executable, "-m", "nc_mixup", "reproduce", "--profile", "smoke", "--only",
-            "geometry", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "nc_mixup",
+        "reproduce",
+        "--profile",
+        "smoke",
+        "--only",
+        "geometry",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 @pytest.mark.slow
 def test_two_processes_write_the_claims_of_one(tmp_path, fashion_mnist_dir):
     one, two = tmp_path / "one", tmp_path / "two"
     coord = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
-    log0, log1 = run_processes([_argv(two, *coord, "--process-id", str(i)) for i in (0, 1)],
-                               devices=1)
+    log0, log1 = run_processes(
+        [_argv(two, *coord, "--process-id", str(i)) for i in (0, 1)], devices=1
+    )
     run_processes([_argv(one)], devices=2)  # the reference: one process, the same 2 devices
     assert "analysing" in log0 and "report:" in log0
     # process 1 trained and took part in the analyses (collective restores), then only waited:

@@ -12,8 +12,10 @@ import pytest
 from experiments import dry_run, reproduce
 from experiments.report import check_self_contained
 
-SMALL = {"wide_resnet": dict(depth=10, widen=1),
-         "vit": dict(width=32, depth=2, num_heads=2, mlp_dim=64)}
+SMALL = {
+    "wide_resnet": dict(depth=10, widen=1),
+    "vit": dict(width=32, depth=2, num_heads=2, mlp_dim=64),
+}
 
 
 @pytest.mark.slow
@@ -28,8 +30,9 @@ def test_paper_dry_run_at_reduced_widths(tmp_path, monkeypatch, fashion_mnist_di
     monkeypatch.setattr(dry_run, "shrink_run_config", smaller)
     lines = []
     out = tmp_path / "dry"
-    result = reproduce.reproduce("paper", out, ["geometry", "calibration"], log=lines.append,
-                                 dry_run=True)
+    result = reproduce.reproduce(
+        "paper", out, ["geometry", "calibration"], log=lines.append, dry_run=True
+    )
     assert result["ok"], result["failed"]
     manifest = json.loads((out / "reproduce.json").read_text())
     assert manifest["dry_run"] is True

@@ -6,8 +6,15 @@ from experiments import registry
 from experiments.configs import profiles
 
 SPEC_EXPERIMENTS = {
-    "geometry", "loss_comparison", "optimizers", "calibration", "fixed_etf", "dynamics",
-    "earlier_layers", "density", "theory",
+    "geometry",
+    "loss_comparison",
+    "optimizers",
+    "calibration",
+    "fixed_etf",
+    "dynamics",
+    "earlier_layers",
+    "density",
+    "theory",
 }
 
 
@@ -40,8 +47,9 @@ def test_experiment_variants(experiments):
     assert _tags(exps["fixed_etf"], "classifier") == {"fixed_etf", "learned"}
     assert len(_tags(exps["dynamics"], "epoch")) >= 4
     assert all(a.layers for a in exps["earlier_layers"].analyses)
-    assert {0, profiles.get_config(profile).manifold_layer} == _tags(exps["earlier_layers"],
-                                                                      "mix_layer")
+    assert {0, profiles.get_config(profile).manifold_layer} == _tags(
+        exps["earlier_layers"], "mix_layer"
+    )
     assert _tags(exps["earlier_layers"], "mixup") == {True, False}
     assert all("0.5" in a.lambdas or ":" in a.lambdas for a in exps["density"].analyses)
     for a in exps["geometry"].analyses:
@@ -54,18 +62,25 @@ def test_experiment_variants(experiments):
 def test_paper_profile_covers_the_papers_grid():
     exps = registry.experiments("paper")
     cells = {(a.tags["arch"], a.tags["dataset"]) for a in exps["geometry"].analyses}
-    assert cells == {(arch, d) for arch in ("wide_resnet", "vit")
-                     for d in ("fashion_mnist", "cifar10", "cifar100")}
+    assert cells == {
+        (arch, d)
+        for arch in ("wide_resnet", "vit")
+        for d in ("fashion_mnist", "cifar10", "cifar100")
+    }
     for run in exps["geometry"].runs:
         c = run.config
         assert c["dataset"]["image_size"] == 32 and c["mixup"]["alpha"] == 1.0
         if c["model"]["name"] == "wide_resnet":
             assert (c["model"]["depth"], c["model"]["widen"]) == (40, 10)
         else:
-            assert (c["model"]["width"], c["model"]["depth"], c["model"]["patch_size"]) == \
-                (768, 12, 4)
-    calib = {(a.tags["arch"], a.tags["dataset"], a.tags["mixup"])
-             for a in exps["calibration"].analyses}
+            assert (c["model"]["width"], c["model"]["depth"], c["model"]["patch_size"]) == (
+                768,
+                12,
+                4,
+            )
+    calib = {
+        (a.tags["arch"], a.tags["dataset"], a.tags["mixup"]) for a in exps["calibration"].analyses
+    }
     assert len(calib) == 12
 
 
@@ -99,8 +114,15 @@ def test_claims_are_replicated_over_seeds_triples_and_two_architectures():
 def test_shared_runs_are_deduplicated():
     exps = registry.experiments("quick")
     base = exps["geometry"].runs[0]
-    for name in ("loss_comparison", "optimizers", "calibration", "fixed_etf", "dynamics",
-                 "earlier_layers", "density"):
+    for name in (
+        "loss_comparison",
+        "optimizers",
+        "calibration",
+        "fixed_etf",
+        "dynamics",
+        "earlier_layers",
+        "density",
+    ):
         assert base in exps[name].runs, name
     unique = {r.config_hash for e in exps.values() for r in e.runs}
     # per architecture and seed: base, MSE, no mixup, fixed ETF, manifold mixup; + Adam, AdamW

@@ -24,24 +24,52 @@ def _fake_output(out):
     fig.savefig(out / "figures" / "geometry-projection.png")
     plt.close(fig)
     header, rows = tables.build(
-        [{"run_id": "run-a", "tags": {"arch": "mlp", "mixup": True},
-          "metrics": {"accuracy": 0.8512345, "ece": None}}],
-        ("arch", "mixup"), ("accuracy", "ece"))
+        [
+            {
+                "run_id": "run-a",
+                "tags": {"arch": "mlp", "mixup": True},
+                "metrics": {"accuracy": 0.8512345, "ece": None},
+            }
+        ],
+        ("arch", "mixup"),
+        ("accuracy", "ece"),
+    )
     tables.write(out / "tables" / "geometry-metrics", header, rows, "A caption.")
     summary = {
-        "name": "geometry", "title": "Geometry <of> activations", "description": "What & why.",
-        "errors": [], "seconds": {"train": 50.0, "analyze": 5.0, "theory": 0.0, "build": 1.0,
-                                  "total": 56.0},
-        "figures": [{"name": "projection", "caption": "Panels.",
-                     "png": "figures/geometry-projection.png",
-                     "pdf": "figures/geometry-projection.pdf"}],
-        "tables": [{"name": "metrics", "caption": "Metrics.", "csv": "tables/geometry-metrics.csv",
-                    "md": "tables/geometry-metrics.md"}],
-        "runs": [{"run_id": "run-a", "label": "mlp / mixup", "spec": "quick.py:loss=ce",
-                  "config": {"num_epochs": 60, "loss": "ce"}, "seconds": 50.0,
-                  "status": "done"}],
-        "analyses": [{"analysis_id": "run-a-final", "label": "mlp", "seconds": 5.0,
-                      "status": "done"}],
+        "name": "geometry",
+        "title": "Geometry <of> activations",
+        "description": "What & why.",
+        "errors": [],
+        "seconds": {"train": 50.0, "analyze": 5.0, "theory": 0.0, "build": 1.0, "total": 56.0},
+        "figures": [
+            {
+                "name": "projection",
+                "caption": "Panels.",
+                "png": "figures/geometry-projection.png",
+                "pdf": "figures/geometry-projection.pdf",
+            }
+        ],
+        "tables": [
+            {
+                "name": "metrics",
+                "caption": "Metrics.",
+                "csv": "tables/geometry-metrics.csv",
+                "md": "tables/geometry-metrics.md",
+            }
+        ],
+        "runs": [
+            {
+                "run_id": "run-a",
+                "label": "mlp / mixup",
+                "spec": "quick.py:loss=ce",
+                "config": {"num_epochs": 60, "loss": "ce"},
+                "seconds": 50.0,
+                "status": "done",
+            }
+        ],
+        "analyses": [
+            {"analysis_id": "run-a-final", "label": "mlp", "seconds": 5.0, "status": "done"}
+        ],
     }
     (out / "experiments").mkdir()
     (out / "experiments" / "geometry.json").write_text(json.dumps(summary))
@@ -50,11 +78,15 @@ def _fake_output(out):
 def test_tables_csv_and_markdown(tmp_path):
     header, rows = tables.build(
         [{"run_id": "r", "tags": {"loss": "mse"}, "metrics": {"nc1": 0.123456, "x": True}}],
-        ("loss",), ("nc1", "x", "missing"))
+        ("loss",),
+        ("nc1", "x", "missing"),
+    )
     paths = tables.write(tmp_path / "t", header, rows, "Caption")
     assert [p.suffix for p in paths] == [".csv", ".md"]
-    assert tables.read_csv(paths[0]) == (["run", "loss", "nc1", "x", "missing"],
-                                         [["r", "mse", "0.123456", "True", ""]])
+    assert tables.read_csv(paths[0]) == (
+        ["run", "loss", "nc1", "x", "missing"],
+        [["r", "mse", "0.123456", "True", ""]],
+    )
     md = paths[1].read_text()
     assert md.startswith("Caption\n\n| run | loss | nc1 | x | missing |")
     assert "| r | mse | 0.1235 | yes |  |" in md
@@ -62,23 +94,47 @@ def test_tables_csv_and_markdown(tmp_path):
 
 def test_report_is_self_contained_and_says_when_a_claim_fails(tmp_path):
     _fake_output(tmp_path)
+
     def record(mixup, seed, epoch="final", **metrics):
         triples = [{"classes": [i, i + 1, i + 2], **metrics} for i in range(5)]
-        return {"experiment": "geometry", "analysis_id": f"a{mixup}{seed}{epoch}",
-                "run_id": "run-a", "label": "x", "metrics": {"triples": triples},
-                "tags": {"arch": "mlp", "dataset": "fashion_mnist", "epoch": epoch,
-                         "optimizer": "sgd", "loss": "ce", "mixup": mixup, "mix_layer": 0,
-                         "classifier": "learned", "seed": seed}}
+        return {
+            "experiment": "geometry",
+            "analysis_id": f"a{mixup}{seed}{epoch}",
+            "run_id": "run-a",
+            "label": "x",
+            "metrics": {"triples": triples},
+            "tags": {
+                "arch": "mlp",
+                "dataset": "fashion_mnist",
+                "epoch": epoch,
+                "optimizer": "sgd",
+                "loss": "ce",
+                "mixup": mixup,
+                "mix_layer": 0,
+                "classifier": "learned",
+                "seed": seed,
+            },
+        }
 
     crafted = claims.compute_claims(
-        [record(True, s, same_class_alignment=0.5, same_class_spread=0.01, boundary_gap=0.01)
-         for s in range(3)]
-        + [record(m, s, e, same_class_alignment=0.5, same_class_spread=0.5, boundary_gap=0.5)
-           for s in range(3) for m, e in ((False, "final"), (True, 0))])
-    path = report.build_report(tmp_path, profile="quick",
-                               experiment_names=["geometry", "theory"], claims=crafted,
-                               timings={"train": 50.0, "total": 60.0},
-                               environment={"machine": "test"})
+        [
+            record(True, s, same_class_alignment=0.5, same_class_spread=0.01, boundary_gap=0.01)
+            for s in range(3)
+        ]
+        + [
+            record(m, s, e, same_class_alignment=0.5, same_class_spread=0.5, boundary_gap=0.5)
+            for s in range(3)
+            for m, e in ((False, "final"), (True, 0))
+        ]
+    )
+    path = report.build_report(
+        tmp_path,
+        profile="quick",
+        experiment_names=["geometry", "theory"],
+        claims=crafted,
+        timings={"train": 50.0, "total": 60.0},
+        environment={"machine": "test"},
+    )
     text = path.read_text()
     images = check_self_contained_html(text)
     assert len(images) == 1 and images[0].startswith("data:image/png;base64,")

@@ -13,16 +13,21 @@ import pytest
 from experiments import report
 from nc_mixup import cli
 
-CLAIM_KEYS = {"C1_same_class_alignment", "C2_boundary_at_half", "C3_mse_straight_vs_ce_channels",
-              "C4_mixup_lowers_ece", "C5_fixed_etf_matches_theory",
-              "C5b_fixed_etf_closer_than_learned", "C6_earlier_layers_manifold_mixup"}
+CLAIM_KEYS = {
+    "C1_same_class_alignment",
+    "C2_boundary_at_half",
+    "C3_mse_straight_vs_ce_channels",
+    "C4_mixup_lowers_ece",
+    "C5_fixed_etf_matches_theory",
+    "C5b_fixed_etf_closer_than_learned",
+    "C6_earlier_layers_manifold_mixup",
+}
 
 
 @pytest.fixture(scope="module")
 def smoke_out(tmp_path_factory, fashion_mnist_dir):
     out = tmp_path_factory.mktemp("reproduce") / "smoke"
-    status = cli.main(["reproduce", "--profile", "smoke", "--out", str(out),
-                       "--only", "geometry"])
+    status = cli.main(["reproduce", "--profile", "smoke", "--out", str(out), "--only", "geometry"])
     assert status == 0
     return out
 
@@ -39,8 +44,16 @@ def test_only_writes_figure_table_metrics_claims_and_report(smoke_out):
     units = []
     for path in files:
         metrics = json.loads(path.read_text())
-        for key in ("accuracy", "ece", "nc1", "same_class_alignment", "boundary_gap",
-                    "theory_cos_etf", "channel_deviation", "theory_delta_straight"):
+        for key in (
+            "accuracy",
+            "ece",
+            "nc1",
+            "same_class_alignment",
+            "boundary_gap",
+            "theory_cos_etf",
+            "channel_deviation",
+            "theory_delta_straight",
+        ):
             assert key in metrics
         assert len(metrics["triples"]) == 2  # the smoke profile's class triples
         units += [t["same_class_spread"] for t in metrics["triples"]]
@@ -65,8 +78,9 @@ def test_second_call_reuses_runs_and_analyses(smoke_out, capsys):
     out = smoke_out
     run_marker = next((out / "runs").glob("*/reproduce_done.json"))
     before = run_marker.read_text()
-    assert cli.main(["reproduce", "--profile", "smoke", "--out", str(out),
-                     "--only", "geometry"]) == 0
+    assert (
+        cli.main(["reproduce", "--profile", "smoke", "--out", str(out), "--only", "geometry"]) == 0
+    )
     log = capsys.readouterr().out
     assert "training" not in log and "analysing" not in log
     assert run_marker.read_text() == before
@@ -75,16 +89,19 @@ def test_second_call_reuses_runs_and_analyses(smoke_out, capsys):
 
 
 def test_bad_arguments_exit_2(smoke_out, capsys):
-    assert cli.main(["reproduce", "--profile", "smoke", "--out", str(smoke_out),
-                     "--only", "nope"]) == 2
-    assert cli.main(["reproduce", "--profile", "quick", "--out", str(smoke_out),
-                     "--only", "geometry"]) == 2
+    assert (
+        cli.main(["reproduce", "--profile", "smoke", "--out", str(smoke_out), "--only", "nope"])
+        == 2
+    )
+    assert (
+        cli.main(["reproduce", "--profile", "quick", "--out", str(smoke_out), "--only", "geometry"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "unknown experiment" in err and "profile 'smoke'" in err
 
 
-def test_interrupted_run_resumes_on_the_next_call(tmp_path, monkeypatch, capsys,
-                                                  fashion_mnist_dir):
+def test_interrupted_run_resumes_on_the_next_call(tmp_path, monkeypatch, capsys, fashion_mnist_dir):
     out = tmp_path / "interrupted"
     argv = ["reproduce", "--profile", "smoke", "--out", str(out), "--only", "geometry"]
     monkeypatch.setenv("NC_MIXUP_STOP_AFTER_STEP", "3")  # stop as on SIGTERM after step 3

@@ -5,14 +5,30 @@ from experiments import theory_summary
 
 
 def _rec(seed, arch="mlp", classifier="learned", epoch="final", evidence=True, rmse=0.1):
-    tags = {"arch": arch, "dataset": "fashion_mnist", "optimizer": "sgd", "loss": "ce",
-            "mixup": True, "mix_layer": 0, "classifier": classifier, "epoch": epoch,
-            "seed": seed}
-    metrics = {"theory_confidence_rmse": rmse, "theory_delta_straight": 0.05,
-               "theory_delta_straight_p2": 0.04, "theory_fit_power": 2.0,
-               "theory_confidence_rmse_same": None}
-    return {"analysis_id": f"{arch}{classifier}{seed}{epoch}{evidence}", "tags": tags,
-            "metrics": metrics, "evidence": evidence}
+    tags = {
+        "arch": arch,
+        "dataset": "fashion_mnist",
+        "optimizer": "sgd",
+        "loss": "ce",
+        "mixup": True,
+        "mix_layer": 0,
+        "classifier": classifier,
+        "epoch": epoch,
+        "seed": seed,
+    }
+    metrics = {
+        "theory_confidence_rmse": rmse,
+        "theory_delta_straight": 0.05,
+        "theory_delta_straight_p2": 0.04,
+        "theory_fit_power": 2.0,
+        "theory_confidence_rmse_same": None,
+    }
+    return {
+        "analysis_id": f"{arch}{classifier}{seed}{epoch}{evidence}",
+        "tags": tags,
+        "metrics": metrics,
+        "evidence": evidence,
+    }
 
 
 def test_means_over_seeds_per_kind_and_arch():

@@ -120,8 +120,9 @@ ARCHS = {
     # notebook 08906b0 model.py:97: Wide_ResNet(40, 10, 0.0, 10).
     "wrn": dict(name="wide_resnet", depth=40, widen=10, dropout=0.0),
     # follow-up ef4218c model/vit.py:5-16 (torchvision ViT, dropout defaults 0).
-    "vit": dict(name="vit", width=768, depth=12, num_heads=12, mlp_dim=3072, patch_size=4,
-                dropout=0.0),
+    "vit": dict(
+        name="vit", width=768, depth=12, num_heads=12, mlp_dim=3072, patch_size=4, dropout=0.0
+    ),
 }
 # follow-up ef4218c main.py:208 (SGD for every model), scripts/run_ce.sh:11-14 (ViT, lr 0.1).
 DEFAULT_OPTIMIZER = {"wrn": "sgd", "vit": "sgd"}
@@ -129,23 +130,59 @@ DEFAULT_OPTIMIZER = {"wrn": "sgd", "vit": "sgd"}
 _STEP = dict(name="multistep", warmup_epochs=0.0, milestones=MILESTONES, decay_factor=0.1)
 OPTIMIZERS = {
     # notebook 08906b0 mixup_neural_collapse.py:193-194,202-204. Mask ASSUMED (docstring).
-    "sgd": (dict(name="sgd", learning_rate=0.1, weight_decay=1e-4, momentum=0.9, nesterov=False,
-                 decay_mask="no_classifier_bias"), _STEP),
+    "sgd": (
+        dict(
+            name="sgd",
+            learning_rate=0.1,
+            weight_decay=1e-4,
+            momentum=0.9,
+            nesterov=False,
+            decay_mask="no_classifier_bias",
+        ),
+        _STEP,
+    ),
     # ASSUMED, no source: Kingma & Ba 2015 default learning rate; decay and schedule as SGD.
-    "adam": (dict(name="adam", learning_rate=1e-3, weight_decay=1e-4, momentum=0.9,
-                  nesterov=False, decay_mask="no_classifier_bias"), _STEP),
+    "adam": (
+        dict(
+            name="adam",
+            learning_rate=1e-3,
+            weight_decay=1e-4,
+            momentum=0.9,
+            nesterov=False,
+            decay_mask="no_classifier_bias",
+        ),
+        _STEP,
+    ),
     # ASSUMED, no source: DeiT (Touvron et al. 2021): 5e-4 * 128 / 512, wd 0.05, DeiT's mask,
     # 5 warm-up epochs, cosine.
-    "adamw": (dict(name="adamw", learning_rate=1.25e-4, weight_decay=0.05, momentum=0.9,
-                   nesterov=False, decay_mask="deit"),
-              dict(name="cosine", warmup_epochs=5.0, milestones=(), decay_factor=0.1)),
+    "adamw": (
+        dict(
+            name="adamw",
+            learning_rate=1.25e-4,
+            weight_decay=0.05,
+            momentum=0.9,
+            nesterov=False,
+            decay_mask="deit",
+        ),
+        dict(name="cosine", warmup_epochs=5.0, milestones=(), decay_factor=0.1),
+    ),
 }
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The paper-profile run described by `arg` (see the module docstring)."""
-    arg = parse_arg(arg, arch="wrn", dataset="cifar10", opt="default", loss="ce", mixup=True,
-                    etf=False, layer=0, aug=True, seed=0)
+    arg = parse_arg(
+        arg,
+        arch="wrn",
+        dataset="cifar10",
+        opt="default",
+        loss="ce",
+        mixup=True,
+        etf=False,
+        layer=0,
+        aug=True,
+        seed=0,
+    )
     if arg.arch not in ARCHS:
         raise ValueError(f"paper config: arch={arg.arch!r}, expected one of {sorted(ARCHS)}")
     opt = DEFAULT_OPTIMIZER[arg.arch] if arg.opt == "default" else arg.opt

@@ -36,27 +36,36 @@ import ml_collections
 PROFILES = ("quick", "paper", "smoke")
 
 
-def _analysis(pairs_per_class: int, density_pairs: int, layers_pairs: int,
-              num_triples: int = 5) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        num_triples=num_triples,
-        lambdas="0:1:21",
-        pairs_per_class=pairs_per_class,
-        layers_pairs_per_class=layers_pairs,
-        density_lambdas="0:1:5",
-        density_pairs_per_class=density_pairs,
-        mode="train",
-        class_seed=0,
-        num_classes=3,
-        seed=0,
-    ))
+def _analysis(
+    pairs_per_class: int, density_pairs: int, layers_pairs: int, num_triples: int = 5
+) -> ml_collections.ConfigDict:
+    return ml_collections.ConfigDict(
+        dict(
+            num_triples=num_triples,
+            lambdas="0:1:21",
+            pairs_per_class=pairs_per_class,
+            layers_pairs_per_class=layers_pairs,
+            density_lambdas="0:1:5",
+            density_pairs_per_class=density_pairs,
+            mode="train",
+            class_seed=0,
+            num_classes=3,
+            seed=0,
+        )
+    )
 
 
 def _theory(classes: int) -> ml_collections.ConfigDict:
-    return ml_collections.ConfigDict(dict(
-        classes=classes, weight_decay=0.05, norm=1.0, lambdas="0:1:41",
-        pairs="0-1,0-2,1-2,0-0,1-1,2-2", losses=("ce", "mse"),
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            classes=classes,
+            weight_decay=0.05,
+            norm=1.0,
+            lambdas="0:1:41",
+            pairs="0-1,0-2,1-2,0-0,1-1,2-2",
+            losses=("ce", "mse"),
+        )
+    )
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -68,8 +77,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.name = profile
     if profile == "paper":
         c.train_config = "experiments/configs/paper.py"
-        grid = tuple(f"{a}/{d}" for a in ("wrn", "vit")
-                     for d in ("fashion_mnist", "cifar10", "cifar100"))
+        grid = tuple(
+            f"{a}/{d}" for a in ("wrn", "vit") for d in ("fashion_mnist", "cifar10", "cifar100")
+        )
         c.geometry_grid = grid
         c.loss_grid = ("wrn/cifar10", "vit/cifar10")
         c.optimizer_grid = ("wrn/cifar10",)
@@ -83,8 +93,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.seeds = (0, 1, 2)
         c.analysis = _analysis(pairs_per_class=100, density_pairs=500, layers_pairs=20)
     else:
-        c.train_config = ("experiments/configs/quick.py" if profile == "quick"
-                          else "experiments/configs/tiny.py")
+        c.train_config = (
+            "experiments/configs/quick.py" if profile == "quick" else "experiments/configs/tiny.py"
+        )
         grid = ("mlp/fashion_mnist", "cnn/fashion_mnist")
         first = grid[:1]
         c.geometry_grid = grid
@@ -100,10 +111,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.manifold_layer = 2 if profile == "quick" else 1
         c.density_grid = first
         c.seeds = (0, 1, 2)
-        c.analysis = (_analysis(pairs_per_class=50, density_pairs=300, layers_pairs=50)
-                      if profile == "quick" else
-                      _analysis(pairs_per_class=4, density_pairs=8, layers_pairs=4,
-                                num_triples=2))
+        c.analysis = (
+            _analysis(pairs_per_class=50, density_pairs=300, layers_pairs=50)
+            if profile == "quick"
+            else _analysis(pairs_per_class=4, density_pairs=8, layers_pairs=4, num_triples=2)
+        )
         if profile == "smoke":
             c.analysis.lambdas = "0:1:5"
             c.geometry_grid = c.loss_grid = c.calibration_grid = c.etf_grid = first
@@ -117,11 +129,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # against 1 block (the UFM's one layer under the classifier) and 64 units. Paper and smoke:
     # their configs take no weight decay / depth / width argument (tiny.py fixes the MLP), so
     # only the classifier, the epochs and (smoke) the weight decay vary.
-    c.residual = ml_collections.ConfigDict(dict(
-        cell=grid[0] if profile != "paper" else "wrn/cifar10",
-        weight_decays=((5e-5, 5e-4, 5e-3) if profile == "quick"
-                       else (5e-4, 5e-3) if profile == "smoke" else ()),
-        depths=(1, 3) if profile == "quick" else (),
-        widths=(64, 256) if profile == "quick" else (),
-    ))
+    c.residual = ml_collections.ConfigDict(
+        dict(
+            cell=grid[0] if profile != "paper" else "wrn/cifar10",
+            weight_decays=(
+                (5e-5, 5e-4, 5e-3)
+                if profile == "quick"
+                else (5e-4, 5e-3)
+                if profile == "smoke"
+                else ()
+            ),
+            depths=(1, 3) if profile == "quick" else (),
+            widths=(64, 256) if profile == "quick" else (),
+        )
+    )
     return c

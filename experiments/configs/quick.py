@@ -55,25 +55,45 @@ from nc_mixup.config import default_config
 OPTIMIZERS = {
     "sgd": dict(name="sgd", learning_rate=0.05, weight_decay=5e-4, momentum=0.9, nesterov=False),
     "adam": dict(name="adam", learning_rate=1e-3, weight_decay=5e-4, momentum=0.9, nesterov=False),
-    "adamw": dict(name="adamw", learning_rate=1e-3, weight_decay=5e-2, momentum=0.9,
-                  nesterov=False),
+    "adamw": dict(
+        name="adamw", learning_rate=1e-3, weight_decay=5e-2, momentum=0.9, nesterov=False
+    ),
 }
 # MSE (summed over classes) has gradients 2 (z - t) that do not saturate like CE's p - t: at the
 # CE learning rate SGD diverges in the first steps, so MSE runs use a 5x smaller one.
 MSE_LEARNING_RATE_FACTOR = 0.2
 #: Per-architecture settings: model keys, epochs and snapshot epochs.
 ARCHS = {
-    "mlp": dict(model=dict(name="mlp", width=256, depth=3), num_epochs=60,
-                snapshot_epochs=(0, 3, 10, 30, 60)),
-    "cnn": dict(model=dict(name="cnn", width=8, depth=2, norm="batch", dense=128), num_epochs=60,
-                snapshot_epochs=(0, 3, 10, 30, 60), image_size=14),
+    "mlp": dict(
+        model=dict(name="mlp", width=256, depth=3),
+        num_epochs=60,
+        snapshot_epochs=(0, 3, 10, 30, 60),
+    ),
+    "cnn": dict(
+        model=dict(name="cnn", width=8, depth=2, norm="batch", dense=128),
+        num_epochs=60,
+        snapshot_epochs=(0, 3, 10, 30, 60),
+        image_size=14,
+    ),
 }
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The quick-profile run described by `arg` (see the module docstring)."""
-    arg = parse_arg(arg, arch="mlp", dataset="fashion_mnist", loss="ce", opt="sgd", mixup=True,
-                    etf=False, layer=0, seed=0, wd=-1.0, depth=0, width=0)
+    arg = parse_arg(
+        arg,
+        arch="mlp",
+        dataset="fashion_mnist",
+        loss="ce",
+        opt="sgd",
+        mixup=True,
+        etf=False,
+        layer=0,
+        seed=0,
+        wd=-1.0,
+        depth=0,
+        width=0,
+    )
     if arg.opt not in OPTIMIZERS:
         raise ValueError(f"quick config: opt={arg.opt!r}, expected one of {sorted(OPTIMIZERS)}")
     if arg.arch not in ARCHS:

@@ -192,7 +192,11 @@ def run_analysis(
     mu_g = H_clean.mean(axis=0)
     if has_bn and train:  # NC metrics in eval mode (Papyan, Han & Donoho 2020)
         H_nc = extract.clean_activations(
-            fwd_eval, x_train, batch_size=1024, shuffle=False, progress=progress,
+            fwd_eval,
+            x_train,
+            batch_size=1024,
+            shuffle=False,
+            progress=progress,
             desc="clean training features (eval mode)",
         )["penultimate"].astype(np.float64)
     else:
@@ -219,8 +223,13 @@ def run_analysis(
     metrics.update(nc_metrics(H_nc, y_train, W, b, num_classes=K))
     all_rows = _arrays(mixed, W, b, mu_g, cls, grid, names)
     summaries = [
-        triple_summary(_rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], t)),
-                       W, mu_g, t, names)
+        triple_summary(
+            _rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], t)),
+            W,
+            mu_g,
+            t,
+            names,
+        )
         for t in triples
     ]
     arrays = _rows(all_rows, extract.triple_rows(all_rows["y1"], all_rows["y2"], cls))
@@ -236,8 +245,9 @@ def run_analysis(
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "activations.npz", **arrays)
-    metrics["figures"] = (make_figures(out, arrays, metrics, extras, rel, W, b, cls, names)
-                          if figures else [])
+    metrics["figures"] = (
+        make_figures(out, arrays, metrics, extras, rel, W, b, cls, names) if figures else []
+    )
     with open(out / "metrics.json", "w") as f:
         json.dump(_jsonable(metrics), f, indent=1, allow_nan=False)
     return metrics
@@ -302,8 +312,10 @@ def _arrays(mixed, W, b, mu_g, cls, grid, names) -> dict[str, np.ndarray]:
 def _rows(arrays: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
     """The per-row arrays of `arrays` restricted to `mask` (per-run arrays kept whole)."""
     n = len(arrays["y1"])
-    return {k: (v[mask] if np.ndim(v) and len(v) == n and k not in _RUN_ARRAYS else v)
-            for k, v in arrays.items()}
+    return {
+        k: (v[mask] if np.ndim(v) and len(v) == n and k not in _RUN_ARRAYS else v)
+        for k, v in arrays.items()
+    }
 
 
 _RUN_ARRAYS = ("W", "b", "mu_g", "classes", "lambdas")
@@ -312,11 +324,21 @@ _RUN_ARRAYS = ("W", "b", "mu_g", "classes", "lambdas")
 def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
     """The metrics of one class triple (a replicate of the analysis; metrics.json 'triples'):
     every metric registered in nc_mixup.analysis.triple_metrics, on the triple's rows."""
-    return triple_metrics.summarise(triple_metrics.TripleArrays(
-        H=np.asarray(arrays["H"], np.float64), logits=arrays["logits"], y1=arrays["y1"],
-        y2=arrays["y2"], lam=_lam(arrays), pair=arrays["pair"],
-        layers={n: arrays[f"H_{n}"] for n in names}, W=W, b=arrays["b"], mu_g=mu_g,
-        classes=tuple(int(c) for c in cls)))
+    return triple_metrics.summarise(
+        triple_metrics.TripleArrays(
+            H=np.asarray(arrays["H"], np.float64),
+            logits=arrays["logits"],
+            y1=arrays["y1"],
+            y2=arrays["y2"],
+            lam=_lam(arrays),
+            pair=arrays["pair"],
+            layers={n: arrays[f"H_{n}"] for n in names},
+            W=W,
+            b=arrays["b"],
+            mu_g=mu_g,
+            classes=tuple(int(c) for c in cls),
+        )
+    )
 
 
 def theory_power_metrics(all_rows, triples, W, mu_g, grid, curves) -> dict[str, Any]:
@@ -335,13 +357,15 @@ def theory_power_metrics(all_rows, triples, W, mu_g, grid, curves) -> dict[str, 
     out, theory_curves = power_analysis(means, W, basis, grid)
     curves.update(theory_curves)
     nan = float("nan")
-    pairs = (("theory_confidence_rmse", "confidence_different", "theory_confidence_different"),
-             ("theory_confidence_rmse_same", "confidence_same", "theory_confidence_same"),
-             ("theory_confidence_rmse_p2", "confidence_different",
-              "theory_confidence_different_p2"))
+    pairs = (
+        ("theory_confidence_rmse", "confidence_different", "theory_confidence_different"),
+        ("theory_confidence_rmse_same", "confidence_same", "theory_confidence_same"),
+        ("theory_confidence_rmse_p2", "confidence_different", "theory_confidence_different_p2"),
+    )
     for key, measured, predicted in pairs:
-        out[key] = (confidence_rmse(curves[measured], curves[predicted])
-                    if predicted in curves else nan)
+        out[key] = (
+            confidence_rmse(curves[measured], curves[predicted]) if predicted in curves else nan
+        )
     return out
 
 

@@ -224,9 +224,13 @@ def straight_comparison(means: GridMeans, W: np.ndarray, basis: np.ndarray) -> d
     m = interior_mask(means)
     if not m.any():
         nan = float("nan")
-        return {"theory_gamma_etf": nan, "theory_rel_dist_interior": nan,
-                "theory_rel_dist_straight": nan, "theory_delta_straight": nan,
-                "theory_fit_at_bound": False}
+        return {
+            "theory_gamma_etf": nan,
+            "theory_rel_dist_interior": nan,
+            "theory_rel_dist_straight": nan,
+            "theory_delta_straight": nan,
+            "theory_fit_at_bound": False,
+        }
     c, c2, lam, E = means.c[m], means.c2[m], means.lam[m], means.E[m]
     ce = lambda g: etf_optimum(K, a / g, c, c2, lam, norm=s, loss="ce") @ R
     gamma, _, rel_ce = fit_gamma(ce, E)

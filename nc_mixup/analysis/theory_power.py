@@ -153,8 +153,16 @@ def make_cells(table: PathTable, W_etf_r: np.ndarray, c, c2, lam, E) -> Cells:
     """Cells of the means E (rows) of the pairs (c, c2, lam); W_etf_r = simplex_etf @ R."""
     V1, V2 = W_etf_r[np.asarray(c)], W_etf_r[np.asarray(c2)]
     dot = lambda A, B: np.sum(A * B, axis=1)
-    return Cells(table.column(lam), np.asarray(lam, np.float64), dot(E, E), dot(E, V1),
-                 dot(E, V2), dot(V1, V1), dot(V1, V2), dot(V2, V2))
+    return Cells(
+        table.column(lam),
+        np.asarray(lam, np.float64),
+        dot(E, E),
+        dot(E, V1),
+        dot(E, V2),
+        dot(V1, V1),
+        dot(V1, V2),
+        dot(V2, V2),
+    )
 
 
 def rel_dist(cells: Cells, d1: np.ndarray, d2: np.ndarray, alpha: float, a: float) -> float:
@@ -232,8 +240,9 @@ class _Objective:
         return value, alpha, ok
 
 
-def fit_power_gamma(table: PathTable, cells: Cells, fixed_power: float | None = None,
-                    cache: dict | None = None) -> PowerFit:
+def fit_power_gamma(
+    table: PathTable, cells: Cells, fixed_power: float | None = None, cache: dict | None = None
+) -> PowerFit:
     """(gamma, p, alpha) minimising the mean relative distance on `cells` (p fixed if given)."""
     f = _Objective(table, {} if cache is None else cache)
     lo, hi = np.log(GAMMA_RANGE[0]), np.log(GAMMA_RANGE[1])
@@ -250,17 +259,29 @@ def fit_power_gamma(table: PathTable, cells: Cells, fixed_power: float | None = 
         return value if ok and np.isfinite(value) else 10.0
 
     if fixed_power is not None:
-        res = minimize_scalar(lambda g: obj([g]), bounds=(max(lo, g0 - 0.6), min(hi, g0 + 0.6)),
-                              method="bounded", options={"xatol": 1e-4})
+        res = minimize_scalar(
+            lambda g: obj([g]),
+            bounds=(max(lo, g0 - 0.6), min(hi, g0 + 0.6)),
+            method="bounded",
+            options={"xatol": 1e-4},
+        )
         best = (float(res.x), fixed_power) if res.fun <= min(vals) else (g0, fixed_power)
     else:
         simplex = [[g0, p0], [g0 + 0.5, p0], [g0, p0 - 0.15 if p0 > 0.4 else p0 + 0.1]]
-        res = minimize(obj, x0=[g0, p0], method="Nelder-Mead", bounds=[(lo, hi), POWER_RANGE],
-                       options={"xatol": 1e-4, "fatol": 1e-7, "initial_simplex": simplex})
+        res = minimize(
+            obj,
+            x0=[g0, p0],
+            method="Nelder-Mead",
+            bounds=[(lo, hi), POWER_RANGE],
+            options={"xatol": 1e-4, "fatol": 1e-7, "initial_simplex": simplex},
+        )
         best = (float(res.x[0]), float(res.x[1])) if res.fun <= min(vals) else (g0, p0)
     value, alpha, ok = f(cells, *best)
-    at_bound = (abs(best[0] - lo) < 1e-3 or abs(best[0] - hi) < 1e-3
-                or (fixed_power is None and best[1] < POWER_RANGE[0] + 1e-3))
+    at_bound = (
+        abs(best[0] - lo) < 1e-3
+        or abs(best[0] - hi) < 1e-3
+        or (fixed_power is None and best[1] < POWER_RANGE[0] + 1e-3)
+    )
     return PowerFit(float(np.exp(best[0])), float(best[1]), alpha, value, bool(ok and not at_bound))
 
 
@@ -277,8 +298,9 @@ def heldout_folds(triples: list[list[tuple[int, int]]]) -> list[tuple[list, list
     return [(test, [k for k in every if k not in test]) for test in folds]
 
 
-def heldout_comparison(table: PathTable, pairs: dict[tuple[int, int], Cells],
-                       folds: list[tuple[list, list]]) -> dict[str, float]:
+def heldout_comparison(
+    table: PathTable, pairs: dict[tuple[int, int], Cells], folds: list[tuple[list, list]]
+) -> dict[str, float]:
     """Held-out deltas (straight minus theory, mean relative distance on each fold's test pairs,
     everything fitted on its training pairs) with p fitted and with p = 2, their fold means, and
     the fit on every pair.
@@ -294,15 +316,30 @@ def heldout_comparison(table: PathTable, pairs: dict[tuple[int, int], Cells],
     folds = [(te, tr) for te, tr in folds if te and tr]
     cache: dict = {}
     out: dict = {"theory_heldout_units": len(folds)}
-    heldout_keys = ("theory_delta_straight", "theory_delta_straight_p2", "theory_rel_dist_heldout",
-                    "theory_rel_dist_heldout_p2", "theory_rel_dist_straight_heldout")
+    heldout_keys = (
+        "theory_delta_straight",
+        "theory_delta_straight_p2",
+        "theory_rel_dist_heldout",
+        "theory_rel_dist_heldout_p2",
+        "theory_rel_dist_straight_heldout",
+    )
     if not pairs:
-        return {**out, "theory_fit_power": nan, "theory_gamma_power": nan,
-                "theory_fit_power_at_bound": False, **{k: nan for k in heldout_keys},
-                "theory_fold_powers": []}
+        return {
+            **out,
+            "theory_fit_power": nan,
+            "theory_gamma_power": nan,
+            "theory_fit_power_at_bound": False,
+            **{k: nan for k in heldout_keys},
+            "theory_fold_powers": [],
+        }
     full = fit_power_gamma(table, _concat(list(pairs.values())), cache=cache)
-    out.update({"theory_fit_power": full.power, "theory_gamma_power": full.gamma,
-                "theory_fit_power_at_bound": not full.in_range})
+    out.update(
+        {
+            "theory_fit_power": full.power,
+            "theory_gamma_power": full.gamma,
+            "theory_fit_power_at_bound": not full.in_range,
+        }
+    )
     if not folds:
         return {**out, **{k: nan for k in heldout_keys}, "theory_fold_powers": []}
     rows: dict[str, list[float]] = {"p": [], "p2": [], "straight": [], "powers": []}
@@ -318,24 +355,28 @@ def heldout_comparison(table: PathTable, pairs: dict[tuple[int, int], Cells],
             if power is None:
                 rows["powers"].append(fit.power)
     straight = float(np.mean(rows["straight"]))
-    out.update({
-        "theory_rel_dist_heldout": float(np.mean(rows["p"])),
-        "theory_rel_dist_heldout_p2": float(np.mean(rows["p2"])),
-        "theory_rel_dist_straight_heldout": straight,
-        "theory_delta_straight": straight - float(np.mean(rows["p"])),
-        "theory_delta_straight_p2": straight - float(np.mean(rows["p2"])),
-        "theory_fold_powers": rows["powers"],
-    })
+    out.update(
+        {
+            "theory_rel_dist_heldout": float(np.mean(rows["p"])),
+            "theory_rel_dist_heldout_p2": float(np.mean(rows["p2"])),
+            "theory_rel_dist_straight_heldout": straight,
+            "theory_delta_straight": straight - float(np.mean(rows["p"])),
+            "theory_delta_straight_p2": straight - float(np.mean(rows["p2"])),
+            "theory_fold_powers": rows["powers"],
+        }
+    )
     return out
 
 
 def _concat(units: list[Cells]) -> Cells:
-    return Cells(*(np.concatenate([getattr(u, f.name) for u in units])
-                   for f in dataclasses.fields(Cells)))
+    return Cells(
+        *(np.concatenate([getattr(u, f.name) for u in units]) for f in dataclasses.fields(Cells))
+    )
 
 
-def pair_units(means: GridMeans, table: PathTable,
-               W_etf_r: np.ndarray) -> dict[tuple[int, int], Cells]:
+def pair_units(
+    means: GridMeans, table: PathTable, W_etf_r: np.ndarray
+) -> dict[tuple[int, int], Cells]:
     """The interior different-class cells of `means`, one unit per unordered class pair
     (min, max)."""
     m = interior_mask(means)
@@ -360,8 +401,11 @@ def predicted_calibration(table: PathTable, gamma: float, power: float) -> dict[
     p1, p2, po = np.exp(d1 - mx) / den, np.exp(d2e - mx) / den, np.exp(-mx) / den
     conf = np.maximum(np.maximum(p1, p2), po)
     diff = ~same
-    return {"confidence_different": conf[diff], "prob_y1_different": p1[diff],
-            "confidence_same": np.full(int(diff.sum()), conf[same][0])}
+    return {
+        "confidence_different": conf[diff],
+        "prob_y1_different": p1[diff],
+        "confidence_same": np.full(int(diff.sum()), conf[same][0]),
+    }
 
 
 def confidence_rmse(measured, predicted) -> float:
@@ -372,8 +416,9 @@ def confidence_rmse(measured, predicted) -> float:
     return float(np.sqrt(np.mean((a - b) ** 2)))
 
 
-def power_analysis(means: list[GridMeans], W: np.ndarray, basis: np.ndarray,
-                   lambdas: np.ndarray) -> tuple[dict, dict]:
+def power_analysis(
+    means: list[GridMeans], W: np.ndarray, basis: np.ndarray, lambdas: np.ndarray
+) -> tuple[dict, dict]:
     """The p-family fit of an analysis: `means` the grid means of each class triple (the first
     is the one of the figures and curves), in the row-space coordinates `basis` of W.
 
@@ -398,13 +443,17 @@ def power_analysis(means: list[GridMeans], W: np.ndarray, basis: np.ndarray,
     if pairs:
         p2 = fit_power_gamma(table, _concat(list(pairs.values())), fixed_power=2.0)
         metrics["theory_gamma_power_p2"] = p2.gamma
-        pred = predicted_calibration(table, metrics["theory_gamma_power"],
-                                     metrics["theory_fit_power"])
-        curves = {"theory_confidence_different": pred["confidence_different"],
-                  "theory_prob_y1_different": pred["prob_y1_different"],
-                  "theory_confidence_same": pred["confidence_same"],
-                  "theory_confidence_different_p2":
-                      predicted_calibration(table, p2.gamma, 2.0)["confidence_different"]}
+        pred = predicted_calibration(
+            table, metrics["theory_gamma_power"], metrics["theory_fit_power"]
+        )
+        curves = {
+            "theory_confidence_different": pred["confidence_different"],
+            "theory_prob_y1_different": pred["prob_y1_different"],
+            "theory_confidence_same": pred["confidence_same"],
+            "theory_confidence_different_p2": predicted_calibration(table, p2.gamma, 2.0)[
+                "confidence_different"
+            ],
+        }
     else:
         metrics["theory_gamma_power_p2"] = float("nan")
     return metrics, {k: np.asarray(v).tolist() for k, v in curves.items()}

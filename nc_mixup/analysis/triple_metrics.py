@@ -63,11 +63,13 @@ TRIPLE_METRICS: dict[str, TripleMetric] = {}
 
 def triple_metric(name: str) -> Callable[[TripleMetric], TripleMetric]:
     """Registers a metric of one class triple under `name` (a name is registered once)."""
+
     def register(fn: TripleMetric) -> TripleMetric:
         if name in TRIPLE_METRICS:
             raise ValueError(f"triple metric {name!r} registered twice")
         TRIPLE_METRICS[name] = fn
         return fn
+
     return register
 
 
@@ -83,8 +85,11 @@ def summarise(x: TripleArrays) -> dict[str, Any]:
 def same_class(x: TripleArrays) -> dict[str, float]:
     """same_class_alignment (+ _spread over lambda) and same_class_spread (geometry)."""
     alignment, spread = geometry.same_class_alignment(x.H, x.y1, x.y2, x.lam, x.W, x.classes)
-    return {"same_class_alignment": alignment, "same_class_alignment_spread": spread,
-            "same_class_spread": geometry.same_class_spread(x.P2, x.y1, x.y2, x.lam, x.classes)}
+    return {
+        "same_class_alignment": alignment,
+        "same_class_alignment_spread": spread,
+        "same_class_spread": geometry.same_class_spread(x.P2, x.y1, x.y2, x.lam, x.classes),
+    }
 
 
 @triple_metric("boundary")
@@ -96,8 +101,10 @@ def boundary(x: TripleArrays) -> dict[str, float]:
 @triple_metric("paths")
 def paths(x: TripleArrays) -> dict[str, float]:
     """chord_deviation and channel_deviation of the mean different-class paths (B.2 plane)."""
-    return {"chord_deviation": geometry.chord_deviation(x.P2, x.y1, x.y2, x.lam)[0],
-            "channel_deviation": geometry.channel_deviation(x.P2, x.y1, x.y2, x.lam)}
+    return {
+        "chord_deviation": geometry.chord_deviation(x.P2, x.y1, x.y2, x.lam)[0],
+        "channel_deviation": geometry.channel_deviation(x.P2, x.y1, x.y2, x.lam),
+    }
 
 
 @triple_metric("theory_vs_straight")
@@ -111,9 +118,12 @@ def theory_vs_straight(x: TripleArrays) -> dict[str, Any]:
 def linearity(x: TripleArrays) -> dict[str, Any]:
     """linearity_error of every earlier layer and of the penultimate one ('layers'), and
     'earlier_linearity_error', their mean over the earlier layers (NaN without any)."""
-    layers = {n: geometry.linearity_error(v, x.y1, x.y2, x.lam, x.pair)
-              for n, v in x.layers.items()}
+    layers = {
+        n: geometry.linearity_error(v, x.y1, x.y2, x.lam, x.pair) for n, v in x.layers.items()
+    }
     layers["penultimate"] = geometry.linearity_error(x.H, x.y1, x.y2, x.lam, x.pair)
     earlier = [v for n, v in layers.items() if n != "penultimate" and math.isfinite(v)]
-    return {"layers": layers,
-            "earlier_linearity_error": float(np.mean(earlier)) if earlier else float("nan")}
+    return {
+        "layers": layers,
+        "earlier_linearity_error": float(np.mean(earlier)) if earlier else float("nan"),
+    }

@@ -163,7 +163,10 @@ def _check_memory(args, num_lambdas: int) -> None:
     pairs = DEFAULT_PAIRS if args.pairs_per_class is None else args.pairs_per_class
     try:
         estimate = budget.analysis_memory(
-            config, pairs_per_class=pairs, num_lambdas=num_lambdas, layers=layers,
+            config,
+            pairs_per_class=pairs,
+            num_lambdas=num_lambdas,
+            layers=layers,
             num_triples=args.num_triples,
         )
     except KeyError:

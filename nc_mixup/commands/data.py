@@ -32,15 +32,25 @@ def register(subparsers) -> None:
         ),
     )
     c.add_argument("name", help="dataset name (see `nc-mixup data list`)")
-    c.add_argument("--data-dir", default=None,
-                   help="TFDS data_dir holding a prepared copy (default: $TFDS_DATA_DIR, else "
-                        "~/tensorflow_datasets)")
-    c.add_argument("--raw-dir", default=None,
-                   help="folder with the original files (default: the Debian location, "
-                        "/usr/share/datasets/fashion-mnist for fashion_mnist)")
-    c.add_argument("--source", default="auto", choices=("auto", "tfds", "raw"),
-                   help="auto: a prepared TFDS copy if there, else the raw files; tfds or raw: "
-                        "only that one (default: auto)")
+    c.add_argument(
+        "--data-dir",
+        default=None,
+        help="TFDS data_dir holding a prepared copy (default: $TFDS_DATA_DIR, else "
+        "~/tensorflow_datasets)",
+    )
+    c.add_argument(
+        "--raw-dir",
+        default=None,
+        help="folder with the original files (default: the Debian location, "
+        "/usr/share/datasets/fashion-mnist for fashion_mnist)",
+    )
+    c.add_argument(
+        "--source",
+        default="auto",
+        choices=("auto", "tfds", "raw"),
+        help="auto: a prepared TFDS copy if there, else the raw files; tfds or raw: "
+        "only that one (default: auto)",
+    )
 
     q = sub.add_parser(
         "prepare",
@@ -54,13 +64,23 @@ def register(subparsers) -> None:
         ),
     )
     q.add_argument("name", help="dataset name (see `nc-mixup data list`)")
-    q.add_argument("--raw-dir", required=True,
-                   help="folder with the original files (e.g. /usr/share/datasets/fashion-mnist)")
-    q.add_argument("--data-dir", required=True,
-                   help="TFDS data_dir to write into (local or gs://); NAME/VERSION is created")
+    q.add_argument(
+        "--raw-dir",
+        required=True,
+        help="folder with the original files (e.g. /usr/share/datasets/fashion-mnist)",
+    )
+    q.add_argument(
+        "--data-dir",
+        required=True,
+        help="TFDS data_dir to write into (local or gs://); NAME/VERSION is created",
+    )
     q.add_argument("--overwrite", action="store_true", help="replace an existing prepared copy")
-    q.add_argument("--no-verify", dest="verify", action="store_false",
-                   help="skip reading the written dataset back to check its hash")
+    q.add_argument(
+        "--no-verify",
+        dest="verify",
+        action="store_false",
+        help="skip reading the written dataset back to check its hash",
+    )
     q.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -81,9 +101,11 @@ def _list(args: argparse.Namespace) -> int:
     for info in DATASETS.values():
         files = sorted({f for split_files in info.raw_files.values() for f in split_files})
         h, w, c = info.image_shape
-        print(f"{info.name:14s} {info.num_classes:4d} classes  {h}x{w}x{c}  "
-              f"train {info.num_examples['train']:6d}  test {info.num_examples['test']:6d}  "
-              f"raw: {', '.join(files)}")
+        print(
+            f"{info.name:14s} {info.num_classes:4d} classes  {h}x{w}x{c}  "
+            f"train {info.num_examples['train']:6d}  test {info.num_examples['test']:6d}  "
+            f"raw: {', '.join(files)}"
+        )
     return 0
 
 
@@ -94,8 +116,9 @@ def _check(args: argparse.Namespace) -> int:
     from nc_mixup.data.raw import content_hash
 
     info = get_info(args.name)
-    kwargs = dict(data_dir=args.data_dir, raw_dir=args.raw_dir, source=args.source,
-                  download=False)  # a check never downloads: it fails fast, writing nothing
+    kwargs = dict(
+        data_dir=args.data_dir, raw_dir=args.raw_dir, source=args.source, download=False
+    )  # a check never downloads: it fails fast, writing nothing
     sources = {}
     for split in ("train", "test"):
         sources[split] = locate(args.name, split, **kwargs).describe()
@@ -103,11 +126,16 @@ def _check(args: argparse.Namespace) -> int:
         counts = np.bincount(labels, minlength=info.num_classes)
         digest = content_hash(images, labels)
         known = info.sha256.get(split)
-        verdict = "" if known is None else (
-            "  (the real data)" if digest == known else "  (DIFFERS from the real data)")
-        print(f"{args.name} {split}: {'x'.join(map(str, images.shape))} uint8, "
-              f"{counts.min()}..{counts.max()} per class, mean pixel "
-              f"{images.mean() / 255.0:.4f}, sha256 {digest}{verdict}")
+        verdict = (
+            ""
+            if known is None
+            else ("  (the real data)" if digest == known else "  (DIFFERS from the real data)")
+        )
+        print(
+            f"{args.name} {split}: {'x'.join(map(str, images.shape))} uint8, "
+            f"{counts.min()}..{counts.max()} per class, mean pixel "
+            f"{images.mean() / 255.0:.4f}, sha256 {digest}{verdict}"
+        )
     if sources["train"] == sources["test"]:
         print(f"{args.name}: read from {sources['train']}")
     else:
@@ -119,13 +147,20 @@ def _check(args: argparse.Namespace) -> int:
 def _prepare(args: argparse.Namespace) -> int:
     from nc_mixup.data import tfds_source
 
-    result = tfds_source.prepare(args.name, args.raw_dir, args.data_dir,
-                                 overwrite=args.overwrite, verify=args.verify,
-                                 progress=not args.quiet)
+    result = tfds_source.prepare(
+        args.name,
+        args.raw_dir,
+        args.data_dir,
+        overwrite=args.overwrite,
+        verify=args.verify,
+        progress=not args.quiet,
+    )
     n = result["num_examples"]
-    print(f"prepared {args.name} {result['version']} at {result['path']} "
-          f"(train {n['train']}, test {n['test']}"
-          f"{', read back and verified' if args.verify else ''})")
+    print(
+        f"prepared {args.name} {result['version']} at {result['path']} "
+        f"(train {n['train']}, test {n['test']}"
+        f"{', read back and verified' if args.verify else ''})"
+    )
     print(f"  read from raw files in {args.raw_dir}")
     for split, digest in result["sha256"].items():
         print(f"  {split} sha256 {digest}")

@@ -19,22 +19,38 @@ def register(subparsers) -> None:
         help="regenerate every figure and table of the paper (make reproduce)",
         description=__doc__.split("\n\n", 1)[1].strip(),
     )
-    p.add_argument("--profile", choices=PROFILES, default="quick",
-                   help="quick: CPU, FashionMNIST, small networks (minutes); paper: WRN-40-10 "
-                        "and ViT-B/4 on FashionMNIST, CIFAR-10, CIFAR-100 (GPU/TPU); smoke: "
-                        "a seconds-long version for tests (default: quick)")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="results folder (created if missing)")
-    p.add_argument("--only", default="", metavar="NAME,...",
-                   help="comma-separated experiment names (default: all): geometry, "
-                        "loss_comparison, optimizers, calibration, fixed_etf, dynamics, "
-                        "earlier_layers, density, theory")
-    p.add_argument("--dry-run", action="store_true",
-                   help="the profile's real networks shrunk to a few steps, images and pairs "
-                        "(experiments.dry_run): proves every code path; the numbers mean "
-                        "nothing; runs whose data is missing are skipped and listed")
-    p.add_argument("--coordinator", default=None, metavar="HOST:PORT",
-                   help="multi-process (as `train`): every process trains, process 0 writes")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="quick",
+        help="quick: CPU, FashionMNIST, small networks (minutes); paper: WRN-40-10 "
+        "and ViT-B/4 on FashionMNIST, CIFAR-10, CIFAR-100 (GPU/TPU); smoke: "
+        "a seconds-long version for tests (default: quick)",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="results folder (created if missing)"
+    )
+    p.add_argument(
+        "--only",
+        default="",
+        metavar="NAME,...",
+        help="comma-separated experiment names (default: all): geometry, "
+        "loss_comparison, optimizers, calibration, fixed_etf, dynamics, "
+        "earlier_layers, density, theory",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="the profile's real networks shrunk to a few steps, images and pairs "
+        "(experiments.dry_run): proves every code path; the numbers mean "
+        "nothing; runs whose data is missing are skipped and listed",
+    )
+    p.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="multi-process (as `train`): every process trains, process 0 writes",
+    )
     p.add_argument("--num-processes", type=int, default=None, metavar="N", help="multi-process")
     p.add_argument("--process-id", type=int, default=None, metavar="I", help="multi-process")
     p.set_defaults(run=run)
@@ -53,8 +69,9 @@ def run(args, extra) -> int:
     only = [n.strip() for n in args.only.split(",") if n.strip()] or None
     unknown = [n for n in (only or []) if n not in _names()]
     if unknown:
-        raise UsageError(f"--only: unknown experiment(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(_names())}")
+        raise UsageError(
+            f"--only: unknown experiment(s) {', '.join(unknown)}; known: {', '.join(_names())}"
+        )
     from experiments.reproduce import MARKER, ProfileMismatch, reproduce
     from nc_mixup import distributed
 
@@ -74,14 +91,21 @@ def run(args, extra) -> int:
             shutil.rmtree(created, ignore_errors=True)
         raise
     except KeyboardInterrupt as e:
-        print(f"nc-mixup reproduce: interrupted ({e or 'signal'}); finished runs and the last "
-              "checkpoint are kept: run the same command again to continue.", file=sys.stderr)
+        print(
+            f"nc-mixup reproduce: interrupted ({e or 'signal'}); finished runs and the last "
+            "checkpoint are kept: run the same command again to continue.",
+            file=sys.stderr,
+        )
         return 130
     if result.get("skipped"):
-        print(f"nc-mixup reproduce: {len(result['skipped'])} run(s) skipped for missing data "
-              "(listed in the log and in OUT/reproduce.json with the command that prepares it)")
+        print(
+            f"nc-mixup reproduce: {len(result['skipped'])} run(s) skipped for missing data "
+            "(listed in the log and in OUT/reproduce.json with the command that prepares it)"
+        )
     if result["failed"]:
-        print(f"nc-mixup reproduce: {len(result['failed'])} unit(s) failed: "
-              + "; ".join(result["failed"][:5]))
+        print(
+            f"nc-mixup reproduce: {len(result['failed'])} unit(s) failed: "
+            + "; ".join(result["failed"][:5])
+        )
         return 1
     return 0

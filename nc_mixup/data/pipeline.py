@@ -172,8 +172,15 @@ class EpochIterator:
         perm = self.permutation(epoch) if perm is None else perm
         lo = step * self.batch_size + self.process_index * self.local_batch_size
         idx = perm[lo : lo + self.local_batch_size]
-        images = augment_batch(self.images[idx], self.augment, self.seed, epoch, step,
-                               self.batch_size, offset=lo - step * self.batch_size)
+        images = augment_batch(
+            self.images[idx],
+            self.augment,
+            self.seed,
+            epoch,
+            step,
+            self.batch_size,
+            offset=lo - step * self.batch_size,
+        )
         return {"image": images, "label": self.labels[idx]}
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:

@@ -292,8 +292,11 @@ def cifar_label_names(name: str, raw_dir: str | os.PathLike) -> dict[str, list[s
     except DatasetError:
         return None
     d = _unpickle(raw, f"{source}:{meta}")
-    keys = {"label": "label_names"} if name == "cifar10" else {
-        "label": "fine_label_names", "coarse_label": "coarse_label_names"}
+    keys = (
+        {"label": "label_names"}
+        if name == "cifar10"
+        else {"label": "fine_label_names", "coarse_label": "coarse_label_names"}
+    )
     out = {}
     for feature, key in keys.items():
         if key in d:

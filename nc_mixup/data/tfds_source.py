@@ -164,8 +164,7 @@ def _load_cached(name: str, split: str, data_dir: str | None):
                 f"`nc-mixup data prepare {name} --raw-dir DIR --data-dir DIR` "
                 f"(raw files: {info.raw_hint})"
             )
-        ds = builder.as_dataset(split=split, batch_size=-1, as_supervised=True,
-                                shuffle_files=False)
+        ds = builder.as_dataset(split=split, batch_size=-1, as_supervised=True, shuffle_files=False)
         images, labels = tfds.as_numpy(ds)
     except DatasetError:
         raise
@@ -214,8 +213,10 @@ def _png(image: np.ndarray) -> bytes | np.ndarray:
 
 
 def _record(name: str, split: str, index: int, fields: dict[str, np.ndarray]) -> dict[str, Any]:
-    rec: dict[str, Any] = {"image": _png(fields["image"][index]),
-                           "label": int(fields["label"][index])}
+    rec: dict[str, Any] = {
+        "image": _png(fields["image"][index]),
+        "label": int(fields["label"][index]),
+    }
     if name in ("cifar10", "cifar100"):
         rec["id"] = f"{split}_{index:05d}"
     if name == "cifar100":
@@ -316,16 +317,13 @@ def prepare(
       dict(path=..., version=..., num_examples={split: n}, sha256={split: hash}).
     """
     info = get_info(name)
-    splits = {
-        s: raw.read_raw_split(name, s, raw_dir, check_counts=check_counts) for s in SPLITS
-    }
+    splits = {s: raw.read_raw_split(name, s, raw_dir, check_counts=check_counts) for s in SPLITS}
     hashes = verify_splits(name, splits, check_counts=check_counts)
     label_names = raw.cifar_label_names(name, raw_dir) if name.startswith("cifar") else None
     provenance = (
         f"Prepared offline by nc-mixup (`nc-mixup data prepare`) from the raw files in {raw_dir}; "
         "examples are in the raw files' order. Content sha256 (uint8 NHWC image bytes, then "
-        "int32 little-endian labels): "
-        + ", ".join(f"{s}={h}" for s, h in hashes.items())
+        "int32 little-endian labels): " + ", ".join(f"{s}={h}" for s, h in hashes.items())
     )
 
     tfds = _tfds()
@@ -345,12 +343,16 @@ def prepare(
             f"{name}: this tensorflow-datasets writes version {builder.version}, nc-mixup expects "
             f"{info.tfds_version}"
         )
-    mode = (tfds.download.GenerateMode.FORCE_REDOWNLOAD if overwrite
-            else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS)
+    mode = (
+        tfds.download.GenerateMode.FORCE_REDOWNLOAD
+        if overwrite
+        else tfds.download.GenerateMode.REUSE_DATASET_IF_EXISTS
+    )
     # TFDS wants a download folder even though nothing is downloaded; use a throw-away one.
     download_dir = pathlib.Path(tempfile.mkdtemp(prefix="nc_mixup_prepare_"))
     config = tfds.download.DownloadConfig(
-        download_mode=mode, try_download_gcs=False,
+        download_mode=mode,
+        try_download_gcs=False,
         compute_stats=tfds.download.ComputeStatsMode.SKIP,
     )
     try:
