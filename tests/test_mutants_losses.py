@@ -50,3 +50,10 @@ def test_losses_and_accuracy_stay_float32_under_x64():
         ce = losses.cross_entropy(z, t)
     # CE of logits (2, 0, 0) against its argmax: log(1 + 2 e^-2), by hand.
     assert float(ce[0]) == pytest.approx(math.log(1 + 2 * math.exp(-2)), rel=1e-6)
+
+
+def test_per_example_loss_defaults_to_cross_entropy():
+    t = np.eye(3, dtype=np.float32)
+    # every row: logits (2, 0, 0) up to order, target its argmax: log(1 + 2 e^-2)
+    np.testing.assert_allclose(losses.per_example_loss(LOGITS, t),
+                               [math.log(1 + 2 * math.exp(-2))] * 3, rtol=1e-6)
