@@ -1,0 +1,121 @@
+"""Kill mutmut's survivors in nc_mixup/analysis/geometry.py (issue 16; see docs/mutation.md).
+
+Expected values are worked by hand (noted at each case), not computed with the code under test.
+"""
+
+import contextlib
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from nc_mixup.analysis import geometry
+
+# Logits whose normalised margin (z_0 - z_1) / ||z - mean z|| is exactly 0.1: z - mean z =
+# (0.5, -0.5, 6.5, 1, -7.5) has mean 0 and squared norm 100, and z_0 - z_1 = 1.
+Z_TENTH = np.array([0.5, -0.5, 6.5, 1.0, -7.5])
+
+
+@contextlib.contextmanager
+def _strict():
+    """Warnings and floating-point errors become exceptions."""
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        yield
+
+
+def test_boundary_gap_and_linearity_without_their_rows_are_nan():
+    y1, y2 = np.array([0, 1]), np.array([1, 1])
+    assert math.isnan(geometry.boundary_gap(np.zeros((2, 3)), y1, y2, np.array([0.2, 0.5])))
+    # only same-class rows: no different-class pair to measure
+    H = np.arange(6.0).reshape(3, 2)
+    assert math.isnan(geometry.linearity_error(H, np.array([1, 1, 1]), np.array([1, 1, 1]),
+                                               np.array([0.0, 0.5, 1.0]), np.array([0, 0, 0])))
+
+
+def test_linearity_error_ignores_same_class_rows_and_computes_in_float64():
+    # Pair 0 (classes 0|1) at lam 0, 0.25, 1 with features 0, (1, 1), (4, 0) (float32, exact):
+    # the chord at t = 0.25 is (1, 0), so the offset is 1 / ||(4, 0)|| = 0.25.
+    # Pair 1 is same-class (2|2) and bent far away: it must not count.
+    H = np.array([[0, 0], [1, 1], [4, 0], [0, 0], [50, 50], [4, 0]], np.float32)
+    y1 = np.array([0, 0, 0, 2, 2, 2])
+    y2 = np.array([1, 1, 1, 2, 2, 2])
+    lam = np.array([0.0, 0.25, 1.0, 0.0, 0.25, 1.0])
+    pair = np.array([0, 0, 0, 1, 1, 1])
+    assert geometry.linearity_error(H, y1, y2, lam, pair) == pytest.approx(0.25, abs=1e-15)
+    # Non-dyadic values: float32 arithmetic would be off by ~1e-8. Features 0, (0.1, 0.3), (1, 0)
+    # at lam 0, 0.3, 1: chord (0.3, 0), offset |(-0.2, 0.3)| / 1 = sqrt(0.13).
+    H = np.array([[0, 0], [0.1, 0.3], [1, 0]], np.float32).astype(np.float64)
+    h32 = H.astype(np.float32)
+    expected = math.hypot(float(h32[1, 0]) - 0.3, float(h32[1, 1]))
+    got = geometry.linearity_error(h32, y1[:3], y2[:3], np.array([0.0, 0.3, 1.0]), pair[:3])
+    assert got == pytest.approx(expected, rel=1e-13)
+
+
+def test_cos_rows_zero_rows_and_small_rows():
+    A = np.array([[0.0, 0.0], [0.3, 0.4], [1e-3, 0.0]])
+    B = np.array([[1.0, 2.0], [0.4, 0.3], [1e-3, 1e-3]])
+    with _strict():
+        got = geometry.cos_rows(A, B)
+    # 0 for the zero row; (0.12 + 0.12) / (0.5 * 0.5) = 0.96; 1 / sqrt(2) (norms below 1)
+    np.testing.assert_allclose(got, [0.0, 0.96, 1 / math.sqrt(2)], rtol=1e-12)
+
+
+def test_full_cosines_centre_both_sides():
+    # W rows (6,0,0), (5,1,0), (5,0,1): mean (16/3, 1/3, 1/3) (not along 1), centred rows
+    # e_k - 1/3, row space the plane 1^perp. mu_g = (1, 2, 3) is not along 1 either.
+    W = np.array([[6.0, 0, 0], [5, 1, 0], [5, 0, 1]])
+    mu_g = np.array([1.0, 2.0, 3.0])
+    c = np.eye(3) - 1.0 / 3.0
+    # h = mu_g + 2 (e_1 - 1/3): cos 1 with class 1. h = mu_g + (e_0 - 1/3) + (e_1 - 1/3) =
+    # mu_g + (1/3, 1/3, -2/3): cos with e_0 - 1/3 is (1/3) / (2/3) = 1/2.
+    H = np.vstack([mu_g + 2 * c[1], mu_g + c[0] + c[1]])
+    got = geometry.full_cosines(H, np.array([1, 0]), W, mu_g)
+    np.testing.assert_allclose(got, [1.0, 0.5], rtol=1e-12)
+    # float32 W (exact integers): centring in float64 keeps 1e-12 accuracy
+    got = geometry.full_cosines(H, np.array([1, 0]), W.astype(np.float32), mu_g)
+    np.testing.assert_allclose(got, [1.0, 0.5], rtol=1e-12)
+    assert geometry.same_class_alignment_full(H[:1], np.array([1]), np.array([1]), W, mu_g) \
+        == pytest.approx(1.0)
+
+
+def _half_rows():
+    """Four different-class rows at lam 1/2 with margins 0, 0.1 (exact), 1/sqrt(2) and -sqrt(2)
+    (K = 5 logits), and one row at lam 0.3 that is not counted."""
+    z = np.zeros((5, 5))
+    z[0] = [1.0, 1.0, 0, 0, 0]  # margin 0
+    z[1] = Z_TENTH  # margin 0.1
+    z[2] = [1.0, 0, -1.0, 0, 0]  # diff 1, norm sqrt(2): 1/sqrt(2)
+    z[3] = [-1.0, 1.0, 0, 0, 0]  # diff -2, norm sqrt(2): -sqrt(2)
+    z[4] = [9.0, 0, 0, 0, 0]
+    y1 = np.zeros(5, int)
+    y2 = np.ones(5, int)
+    lam = np.array([0.5, 0.5, 0.5, 0.5, 0.3])
+    return z, y1, y2, lam
+
+
+def test_density_half_by_hand():
+    z, y1, y2, lam = _half_rows()
+    P2 = np.arange(10.0).reshape(5, 2)
+    d = geometry.density_half(P2, z, y1, y2, lam)
+    assert set(d) == {"points", "margin", "hist_edges", "hist_counts", "boundary_fraction"}
+    np.testing.assert_array_equal(d["points"], P2[:4])
+    np.testing.assert_allclose(d["margin"], [0.0, 0.1, 1 / math.sqrt(2), -math.sqrt(2)])
+    np.testing.assert_allclose(d["hist_edges"], np.linspace(-1.5, 1.5, 42))
+    assert d["hist_counts"].shape == (41,) and d["hist_counts"].sum() == 4
+    # bins of width 3/41 from -1.5: 0 -> bin 20, 0.1 -> 21, 0.7071 -> 30, -1.4142 -> 1
+    expected = np.zeros(41, int)
+    expected[[1, 20, 21, 30]] = 1
+    np.testing.assert_array_equal(d["hist_counts"], expected)
+    # |margin| < 0.1 strictly: only the row at 0 (0.1 itself is not inside)
+    assert d["boundary_fraction"] == pytest.approx(0.25)
+    d = geometry.density_half(P2, z, y1, y2, lam, bins=3)
+    np.testing.assert_array_equal(d["hist_counts"], [1, 2, 1])
+
+
+def test_density_half_without_half_rows_is_nan_quietly():
+    z, y1, y2, lam = _half_rows()
+    with _strict():
+        d = geometry.density_half(np.zeros((5, 2)), z, y1, y2, np.full(5, 0.3))
+    assert math.isnan(d["boundary_fraction"]) and d["hist_counts"].sum() == 0
