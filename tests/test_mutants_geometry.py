@@ -119,3 +119,73 @@ def test_density_half_without_half_rows_is_nan_quietly():
     with _strict():
         d = geometry.density_half(np.zeros((5, 2)), z, y1, y2, np.full(5, 0.3))
     assert math.isnan(d["boundary_fraction"]) and d["hist_counts"].sum() == 0
+
+
+def test_linearity_error_on_a_shifted_grid_at_a_small_scale():
+    # lam 0.2, 0.3, 0.6: t = 0.1 / 0.4 = 1/4; features 0, (0.1, 0.1), (0.4, 0) (end points 0.4
+    # apart, below 1): chord point (0.1, 0), offset 0.1 / 0.4 = 1/4.
+    H = np.array([[0.0, 0.0], [0.1, 0.1], [0.4, 0.0]])
+    y1, y2 = np.zeros(3, int), np.ones(3, int)
+    got = geometry.linearity_error(H, y1, y2, np.array([0.2, 0.3, 0.6]), np.zeros(3, int))
+    assert got == pytest.approx(0.25, rel=1e-12)
+
+
+def test_linearity_error_needs_one_common_grid():
+    # pair 0 on 3 lam values, pair 1 on 4: no common grid -> NaN
+    H = np.arange(14.0).reshape(7, 2)
+    lam = np.array([0.0, 0.5, 1.0, 0.0, 0.3, 0.6, 1.0])
+    pair = np.array([0, 0, 0, 1, 1, 1, 1])
+    y1, y2 = np.zeros(7, int), np.ones(7, int)
+    assert math.isnan(geometry.linearity_error(H, y1, y2, lam, pair))
+    # two lam values only: no interior point -> NaN
+    assert math.isnan(geometry.linearity_error(H[:2], y1[:2], y2[:2], lam[[0, 2]], pair[:2]))
+
+
+def test_normalised_margin_in_float64():
+    z32 = np.array([[0.1, 0.2, 0.4]], np.float32)
+    z = [float(v) for v in z32[0]]
+    mean = sum(z) / 3
+    expected = (z[0] - z[1]) / math.sqrt(sum((v - mean) ** 2 for v in z))
+    got = geometry.normalised_margin(z32, np.array([0]), np.array([1]))
+    assert got[0] == pytest.approx(expected, rel=1e-13)
+
+
+def test_per_lambda_mean_by_hand():
+    grid, means = geometry.per_lambda_mean(np.array([1.0, 3.0, 5.0]), np.array([0.5, 0.5, 0.2]))
+    np.testing.assert_array_equal(grid, [0.2, 0.5])
+    np.testing.assert_allclose(means, [5.0, 2.0])
+
+
+def test_row_space_basis_centres_each_column():
+    # rows (2, 1), (0, 1), (1, 1): mean row (1, 1), centred rows (1, 0), (-1, 0), 0 -> e_1 only
+    W = np.array([[2.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    B = geometry.row_space_basis(W)
+    assert B.shape == (2, 1)
+    np.testing.assert_allclose(np.abs(B[:, 0]), [1.0, 0.0], atol=1e-12)
+    # at scale 1e6 with a 1e-3 wobble in the second coordinate: S_1 / S_0 ~ 1e-9 < 1e-8, so the
+    # wobble is dropped (the tolerance is relative to the largest singular value)
+    Wbig = 1e6 * W + np.array([[0.0, 1e-3], [0.0, -1e-3], [0.0, 0.0]])
+    assert geometry.row_space_basis(Wbig).shape == (2, 1)
+
+
+def test_same_class_cosines_select_same_class_rows_of_the_classes():
+    # K = 4 ETF classifier in R^4; classes (0, 1, 2). Rows: same-class 0 (counted), different-class
+    # 0|1 (not), same-class 3 (not in classes).
+    W = np.eye(4) - 0.25
+    H = np.vstack([W[0], W[1], W[3]])
+    y1, y2 = np.array([0, 0, 3]), np.array([0, 1, 3])
+    cos, mask = geometry.same_class_cosines(H, y1, y2, W, [0, 1, 2])
+    np.testing.assert_array_equal(mask, [True, False, False])
+    np.testing.assert_allclose(cos, [1.0])
+    mu_g = np.zeros(4)
+    # full space: only the same-class rows (0 and 3), each on its own centred row: cos 1
+    assert geometry.same_class_alignment_full(H, y1, y2, W, mu_g) == pytest.approx(1.0)
+
+
+def test_same_class_spread_skips_classes_without_a_grid_and_keeps_going():
+    # classes (5, 7, 0): 5 has no rows, 7 one lam value only, 0 two lam values (0 and 1 with
+    # means (1, 0) and (3, 0): reference (2, 0), max offset 1, spread 1 / 2).
+    X = np.array([[9.0, 9.0], [1.0, 0.0], [3.0, 0.0]])
+    y = np.array([7, 0, 0])
+    lam = np.array([0.5, 0.0, 1.0])
+    assert geometry.same_class_spread(X, y, y, lam, [5, 7, 0]) == pytest.approx(0.5)
