@@ -189,3 +189,72 @@ def test_same_class_spread_skips_classes_without_a_grid_and_keeps_going():
     y = np.array([7, 0, 0])
     lam = np.array([0.5, 0.0, 1.0])
     assert geometry.same_class_spread(X, y, y, lam, [5, 7, 0]) == pytest.approx(0.5)
+
+
+def test_same_class_spread_skips_a_zero_reference_and_averages_rows():
+    # class 0: lam 0 -> (1, 0), lam 1 -> (-1, 0): reference 0, skipped. class 1: lam 0 -> mean of
+    # (0.1, 0) and (0.3, 0) = (0.2, 0), lam 1 -> (0.4, 0): reference (0.3, 0), offset 0.1 -> 1/3.
+    X = np.array([[1.0, 0], [-1.0, 0], [0.1, 0], [0.3, 0], [0.4, 0]])
+    y = np.array([0, 0, 1, 1, 1])
+    lam = np.array([0.0, 1.0, 0.0, 0.0, 1.0])
+    assert geometry.same_class_spread(X, y, y, lam, [0, 1]) == pytest.approx(1 / 3)
+    with _strict():
+        assert math.isnan(geometry.same_class_spread(X[:2], y[:2], y[:2], lam[:2], [0]))
+
+
+def _two_paths(scale=0.1):
+    """Pair (0, 1) at lam 0.2, 0.4, 0.6 with means 0, (1, 1), (4, 0) (two rows at 0.4), pair
+    (0, 2) straight: 0, (0, 1), (0, 2); all times `scale`."""
+    X = scale * np.array([[0, 0], [0.5, 1.5], [1.5, 0.5], [4, 0], [0, 0], [0, 1], [0, 2.0]])
+    y1 = np.zeros(7, int)
+    y2 = np.array([1, 1, 1, 1, 2, 2, 2])
+    lam = np.array([0.2, 0.4, 0.4, 0.6, 0.2, 0.4, 0.6])
+    return X, y1, y2, lam
+
+
+def test_chord_and_channel_deviation_by_hand():
+    # pair (0, 1): at lam 0.4, t = 1/2, chord point (2, 0): offset |(-1, 1)| / 4 = sqrt(2)/4;
+    # the line through the ends is the x axis: distance 1, / 4. Pair (0, 2): 0 and 0.
+    X, y1, y2, lam = _two_paths()
+    value, grid, curve = geometry.chord_deviation(X, y1, y2, lam)
+    assert value == pytest.approx(math.sqrt(2) / 8)
+    np.testing.assert_allclose(grid, [0.2, 0.4, 0.6])
+    np.testing.assert_allclose(curve, [0.0, math.sqrt(2) / 8, 0.0], atol=1e-15)
+    assert geometry.channel_deviation(X, y1, y2, lam) == pytest.approx(1 / 8)
+    paths = geometry.mean_paths(X, y1, y2, lam)
+    assert sorted(paths) == [(0, 1), (0, 2)]
+    np.testing.assert_allclose(paths[(0, 1)][1], 0.1 * np.array([[0, 0], [1, 1], [4, 0]]))
+
+
+def test_chord_deviation_on_different_grids_and_without_paths():
+    X, y1, y2, lam = _two_paths()
+    # pair (0, 2) also at lam 0.5, on its chord ((0, 1.5) at t = 3/4): offsets still 0, but the
+    # grids differ (3 and 4 values) -> no mean curve
+    value, grid, curve = geometry.chord_deviation(
+        np.vstack([X, [0.0, 0.15]]), np.append(y1, 0), np.append(y2, 2), np.append(lam, 0.5))
+    assert value == pytest.approx(math.sqrt(2) / 8)
+    assert curve.shape == (3,) and np.isnan(curve).all()
+    # two lam values per pair: no path to measure
+    keep = lam != 0.4
+    value, grid, curve = geometry.chord_deviation(X[keep], y1[keep], y2[keep], lam[keep])
+    assert math.isnan(value) and grid.shape == (0,) and curve.shape == (0,)
+    assert math.isnan(geometry.channel_deviation(X[keep], y1[keep], y2[keep], lam[keep]))
+
+
+def test_mean_paths_needs_labels_of_one_length():
+    with pytest.raises(ValueError):
+        geometry.mean_paths(np.zeros((3, 2)), np.array([0, 0, 0]), np.array([1, 1]),
+                            np.array([0.0, 0.5, 1.0]))
+
+
+def test_line_offsets_edge_cases():
+    # coincident end points: no line, NaN, quietly
+    with _strict():
+        assert np.isnan(geometry.line_offsets(np.array([[1.0, 1], [2, 2], [1, 1]]))).all()
+    # float32 path, not axis-aligned: distance |x1 dy - y1 dx| / |d|, over |d|
+    p32 = np.array([[0.0, 0.0], [0.1, 0.3], [0.3, 0.4]], np.float32)
+    (x1, y1), (dx, dy) = (float(v) for v in p32[1]), (float(v) for v in p32[2])
+    d2 = dx * dx + dy * dy
+    expected = abs(x1 * dy - y1 * dx) / d2
+    np.testing.assert_allclose(geometry.line_offsets(p32), [0.0, expected, 0.0], rtol=1e-13,
+                               atol=1e-15)
