@@ -243,7 +243,8 @@ def test_chord_deviation_on_different_grids_and_without_paths():
 
 def test_mean_paths_needs_labels_of_one_length():
     with pytest.raises(ValueError):
-        geometry.mean_paths(np.zeros((3, 2)), np.array([0, 0, 0]), np.array([1, 1]),
+        # (a length-1 y2 would broadcast in numpy: only the zip's strictness catches it)
+        geometry.mean_paths(np.zeros((3, 2)), np.array([0, 0, 0]), np.array([1]),
                             np.array([0.0, 0.5, 1.0]))
 
 
@@ -258,3 +259,33 @@ def test_line_offsets_edge_cases():
     expected = abs(x1 * dy - y1 * dx) / d2
     np.testing.assert_allclose(geometry.line_offsets(p32), [0.0, expected, 0.0], rtol=1e-13,
                                atol=1e-15)
+
+
+def test_float32_lambdas_are_used_in_float64():
+    # lam 0.2, 0.3, 0.6 in float32: t = (l1 - l0) / (l2 - l0) of those float32 values, in float64
+    # (a float32 division rounds differently). Features 0, (0.1, 0.1), (0.4, 0).
+    lam32 = np.array([0.2, 0.3, 0.6], np.float32)
+    l0, l1, l2 = (float(v) for v in lam32)
+    t = (l1 - l0) / (l2 - l0)
+    expected = math.hypot(0.1 - 0.4 * t, 0.1) / 0.4
+    H = np.array([[0.0, 0.0], [0.1, 0.1], [0.4, 0.0]])
+    y1, y2 = np.zeros(3, int), np.ones(3, int)
+    got = geometry.linearity_error(H, y1, y2, lam32, np.zeros(3, int))
+    assert got == pytest.approx(expected, rel=1e-14)
+    value, _, _ = geometry.chord_deviation(H, y1, y2, lam32)
+    assert value == pytest.approx(expected, rel=1e-14)
+
+
+def test_full_cosines_centre_float32_features_in_float64():
+    # float32 h and mu_g far apart: h - mu_g in float32 would round. P = projection on 1^perp
+    # (the row space of the centred W below), computed by hand.
+    W = np.array([[6.0, 0, 0], [5, 1, 0], [5, 0, 1]])
+    mu32 = np.array([0.3, 0.7, 0.1], np.float32)
+    h32 = np.array([[1000.1, 3.3, -2.9]], np.float32)
+    v = [float(a) - float(b) for a, b in zip(h32[0], mu32, strict=True)]
+    pv = [x - sum(v) / 3 for x in v]
+    w = [2 / 3, -1 / 3, -1 / 3]
+    expected = sum(a * b for a, b in zip(pv, w, strict=True)) / (
+        math.sqrt(sum(a * a for a in pv)) * math.sqrt(sum(b * b for b in w)))
+    got = geometry.full_cosines(h32, np.array([0]), W, mu32)
+    assert got[0] == pytest.approx(expected, rel=1e-13)
