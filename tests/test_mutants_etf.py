@@ -1,0 +1,47 @@
+"""Kill mutmut's survivors in theory/etf.py (issue 16; see docs/mutation.md).
+
+The check is independent of the closed form: h* minimises loss(W h, t) + mu/2 ||h||^2, so its
+gradient W^T (softmax(W h) - t) + mu h (CE) or 2 W^T (W h - t) + mu h (MSE) must vanish, in
+every regime (K = 2 and K > 2, tiny and huge gamma = a / mu, few lambdas and the fast path for
+more than 4096), for different-class and same-class points.
+"""
+
+import numpy as np
+import pytest
+
+from theory import etf
+
+
+def _softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _relative_gradient(K, mu, c, c2, lam, loss="ce", norm=1.0):
+    h = etf.etf_optimum(K, mu, c, c2, lam, norm=norm, loss=loss)
+    W = etf.simplex_etf(K, norm)
+    t = lam[:, None] * np.eye(K)[c] + (1 - lam[:, None]) * np.eye(K)[c2]
+    z = h @ W.T
+    g_loss = (_softmax(z) - t) @ W if loss == "ce" else 2 * (z - t) @ W
+    g = g_loss + mu * h
+    scale = np.linalg.norm(g_loss, axis=1) + mu * np.linalg.norm(h, axis=1) + 1e-300
+    return np.max(np.linalg.norm(g, axis=1) / scale)
+
+
+@pytest.mark.parametrize("K", [2, 3, 7])
+@pytest.mark.parametrize("mu", [1e-4, 1e-2, 1.0, 20.0])
+@pytest.mark.parametrize("n", [9, 5001])
+def test_etf_optimum_is_stationary(K, mu, n):
+    lam = np.linspace(0.0, 1.0, n)
+    c, c2 = np.zeros(n, int), np.ones(n, int)
+    assert _relative_gradient(K, mu, c, c2, lam) < 1e-7
+    assert _relative_gradient(K, mu, c[:9], c[:9], lam[:9]) < 1e-7  # same-class points
+
+
+@pytest.mark.parametrize("K", [2, 5])
+def test_mse_optimum_is_stationary(K):
+    lam = np.linspace(0.0, 1.0, 11)
+    c, c2 = np.zeros(11, int), np.full(11, K - 1)
+    assert _relative_gradient(K, 0.3, c, c2, lam, loss="mse", norm=2.0) < 1e-12
+    assert _relative_gradient(K, 0.3, c, c, lam, loss="mse", norm=2.0) < 1e-12
