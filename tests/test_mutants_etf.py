@@ -45,3 +45,27 @@ def test_mse_optimum_is_stationary(K):
     c, c2 = np.zeros(11, int), np.full(11, K - 1)
     assert _relative_gradient(K, 0.3, c, c2, lam, loss="mse", norm=2.0) < 1e-12
     assert _relative_gradient(K, 0.3, c, c, lam, loss="mse", norm=2.0) < 1e-12
+
+
+@pytest.mark.parametrize("K", [2, 3, 6])
+@pytest.mark.parametrize("gamma", [0.05, 3.0, 400.0])
+def test_ce_probabilities_solve_the_fixed_point(K, gamma):
+    # p = softmax(z), z = gamma (t - p): the probabilities sum to 1 and the log-ratios are the
+    # logit gaps, log(p_c / p_o) = gamma (t_c - p_c + p_o) (K > 2); for K = 2, p_o = 0 and
+    # log(p_c / p_c2) = gamma (lam - p_c - (1 - lam) + p_c2).
+    lam = np.array([0.0, 0.2, 0.5, 0.9])
+    pc, pc2, po = etf.ce_probabilities(K, gamma, lam, same=False)
+    np.testing.assert_allclose(pc + pc2 + (K - 2) * po, 1.0, rtol=1e-12)
+    if K == 2:
+        assert not po.any()
+        np.testing.assert_allclose(np.log(pc / pc2), gamma * (2 * lam - 1 - pc + pc2),
+                                   rtol=1e-9, atol=1e-9)
+    else:
+        np.testing.assert_allclose(np.log(pc / po), gamma * (lam - pc + po), rtol=1e-9,
+                                   atol=1e-9)
+        np.testing.assert_allclose(np.log(pc2 / po), gamma * (1 - lam - pc2 + po), rtol=1e-9,
+                                   atol=1e-9)
+    qc, qc2, qo = etf.ce_probabilities(K, gamma, np.ones(1), same=True)
+    np.testing.assert_array_equal(qc2, qc)
+    np.testing.assert_allclose(qc + (K - 1) * qo, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.log(qc / qo), gamma * (1 - qc + qo), rtol=1e-9)
