@@ -69,3 +69,36 @@ def test_ce_probabilities_solve_the_fixed_point(K, gamma):
     np.testing.assert_array_equal(qc2, qc)
     np.testing.assert_allclose(qc + (K - 1) * qo, 1.0, rtol=1e-12)
     np.testing.assert_allclose(np.log(qc / qo), gamma * (1 - qc + qo), rtol=1e-9)
+
+
+# The two private root finders are self-correcting (bisection fallback, a final validity check),
+# so a wrong step only shows as slow convergence: these tests pin the convergence order.
+
+
+@pytest.mark.parametrize("x", [-3.0, 0.5, 2.0, 40.0])
+def test_fritsch_step_converges_cubically(x):
+    from scipy.special import wrightomega
+
+    w = float(wrightomega(x))
+    for rel in (1e-2, 1e-3):
+        w1 = float(etf._fritsch(np.array(w * (1 + rel)), np.array(x)))
+        # cubic: the error after one step is O(rel^3); 1e-3 -> ~1e-9 (with a margin of 100)
+        assert abs(w1 - w) <= 100 * rel**3 * w + 4e-16 * w
+
+
+@pytest.mark.parametrize("K", [2, 3, 10])
+@pytest.mark.parametrize("gamma", [1.0, 5.0, 1e4])
+def test_solve_beta_converges_in_a_few_halley_steps(K, gamma):
+    from scipy.special import wrightomega
+
+    lam = np.array([0.0, 0.3, 0.5, 0.97])
+    u1, u2 = gamma * lam, gamma * (1 - lam)
+    m = (1.0, 1.0, K - 2.0)
+    beta = etf._solve_beta(gamma, K, u1, u2, *m, max_iter=12)
+    f = wrightomega(u1 + beta) + wrightomega(u2 + beta) + (K - 2) * wrightomega(beta)
+    np.testing.assert_allclose(f, gamma, rtol=1e-13)
+    # same-class system (m2 = 0) and a warm start inside the bracket
+    beta = etf._solve_beta(gamma, K, np.full(1, gamma), np.zeros(1), 1.0, 0.0, K - 1.0,
+                           beta0=np.zeros(1), max_iter=12)
+    f = wrightomega(gamma + beta) + (K - 1) * wrightomega(beta)
+    np.testing.assert_allclose(f, gamma, rtol=1e-13)
