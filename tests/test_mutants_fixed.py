@@ -104,3 +104,18 @@ def test_messages_name_the_bad_value():
         fc.point_loss(W2, None, 1.0, 0, 1, 0.5, np.zeros(2), loss="hinge")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         fc.kkt_residual(W2, None, 1.0, 0, 1, 0.5, np.zeros(2), loss="hinge")
+
+
+def test_point_loss_and_kkt_residual_per_point():
+    # two points: h = (1, 2) as above, and h = 0 with t = e_1: z = b = (0.5, 0),
+    # CE log(1 + e^0.5), MSE 0.25 + 1, gradient (softmax(b) - e_1) W + 0.
+    h = np.array([[1.0, 2.0], [0.0, 0.0]])
+    args = (W2, B2, 1.0, np.array([0, 1]), np.array([1, 1]), np.array([0.25, 0.6]), h)
+    ce0 = math.log(math.exp(1.5) + math.exp(2.0)) - (0.25 * 1.5 + 0.75 * 2.0) + 2.5
+    np.testing.assert_allclose(fc.point_loss(*args), [ce0, math.log(1 + math.exp(0.5))],
+                               rtol=1e-14)
+    np.testing.assert_allclose(fc.point_loss(*args, loss="mse"), [1.25**2 * 2 + 2.5, 1.25],
+                               rtol=1e-14)
+    q = math.exp(0.5) / (1 + math.exp(0.5))
+    # softmax(b) - e_1 = (q, -q)
+    assert fc.kkt_residual(*args)[1] == pytest.approx(q * math.sqrt(2), rel=1e-14)
