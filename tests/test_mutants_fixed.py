@@ -100,6 +100,10 @@ def test_messages_name_the_bad_value():
         fc.point_loss(W2, None, 1.0, 0, 1, 1.5, np.zeros(2))
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         fc.fixed_classifier_optimum(W2, None, 1.0, 0, 1, 0.5, loss="hinge")
+    with pytest.raises(ValueError, match="weight_decay must be a finite number > 0, got 0.0"):
+        fc.fixed_classifier_optimum(W2, None, 0.0, 0, 1, 0.5)
+    with pytest.raises(ValueError, match="weight_decay must be a finite number > 0, got -1.0"):
+        fc.kkt_residual(W2, None, -1.0, 0, 1, 0.5, np.zeros(2))
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         fc.point_loss(W2, None, 1.0, 0, 1, 0.5, np.zeros(2), loss="hinge")
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
