@@ -20,3 +20,24 @@ def test_bootstrap_defaults_to_seed_zero_and_float64():
     # float32 values are resampled as float64: the same interval as their float64 copies
     x32 = (x * 1e3 + 1e4).astype(np.float32)
     assert claims.bootstrap_ci(x32) == claims.bootstrap_ci(x32.astype(np.float64))
+
+
+def test_bootstrap_interval_matches_the_exact_percentiles():
+    # Ten single-value groups 0..9: a resample mean is the mean of 10 uniform draws from 0..9,
+    # whose exact distribution is a 10-fold convolution; its 2.5% and 97.5% points are 2.7, 6.3.
+    pmf = np.ones(1)
+    for _ in range(10):
+        pmf = np.convolve(pmf, np.full(10, 0.1))
+    cdf = np.cumsum(pmf)
+    exact = (np.searchsorted(cdf, 0.025) / 10, np.searchsorted(cdf, 0.975) / 10)
+    assert exact == (2.7, 6.3)
+    for seed in range(2):
+        lo, hi = claims.bootstrap_ci(np.arange(10.0), n_boot=40000, seed=seed)
+        assert (lo, hi) == (2.7, 6.3) or np.allclose((lo, hi), exact, atol=1e-9)
+
+
+def test_bootstrap_draws_every_group_and_handles_no_values():
+    # the first value is a group like the others: 100 among nine zeros lifts the upper bound
+    lo, hi = claims.bootstrap_ci([100.0] + [0.0] * 9)
+    assert lo == 0.0 and hi >= 10.0
+    assert all(np.isnan(claims.bootstrap_ci([])))
