@@ -41,3 +41,7 @@ def test_bootstrap_draws_every_group_and_handles_no_values():
     lo, hi = claims.bootstrap_ci([100.0] + [0.0] * 9)
     assert lo == 0.0 and hi >= 10.0
     assert all(np.isnan(claims.bootstrap_ci([])))
+
+
+def test_bootstrap_of_one_value_is_that_value():
+    assert claims.bootstrap_ci([3.0]) == (3.0, 3.0)
