@@ -123,3 +123,16 @@ def test_point_loss_and_kkt_residual_per_point():
     q = math.exp(0.5) / (1 + math.exp(0.5))
     # softmax(b) - e_1 = (q, -q)
     assert fc.kkt_residual(*args)[1] == pytest.approx(q * math.sqrt(2), rel=1e-14)
+
+
+def test_float32_features_are_evaluated_in_float64():
+    h32 = np.array([[0.1, 0.3]], np.float32)
+    h1, h2 = (float(v) for v in h32[0])
+    z1, z2 = h1 + 0.5, h2
+    # CE with t = e_0 and mu = 0.7; MSE; gradient (softmax(z) - t) + mu h
+    ce = math.log(math.exp(z1) + math.exp(z2)) - z1 + 0.35 * (h1 * h1 + h2 * h2)
+    args = (W2, B2, 0.7, 0, 0, 1.0, h32)
+    assert fc.point_loss(*args)[0] == pytest.approx(ce, rel=1e-15)
+    q = math.exp(z1) / (math.exp(z1) + math.exp(z2))
+    g = math.hypot(q - 1 + 0.7 * h1, 1 - q + 0.7 * h2)
+    assert fc.kkt_residual(*args)[0] == pytest.approx(g, rel=1e-14)
