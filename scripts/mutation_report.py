@@ -4,7 +4,8 @@ score = detected / (checked - documented equivalents), per module and in total, 
 is killed or timed out (the tests noticed), checked is every mutant mutmut ran on (killed,
 survived, timeout, no tests, suspicious), and the documented equivalents are the mutant names
 written in backticks in docs/mutation.md's "Equivalent mutants" section. Survivors that are
-neither killed nor documented are listed, so each is either killed by a test or documented.
+neither killed nor documented are listed, so each is either killed by a test or documented
+(a documented mutant that a test kills counts as killed).
 
 Usage: python scripts/mutation_report.py [GLOB ...]   (default: the science core's globs)
 """
@@ -15,6 +16,7 @@ import fnmatch
 import json
 import pathlib
 import re
+import signal
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -72,10 +74,10 @@ def main(argv: list[str]) -> int:
         r["total"] += 1
         if code is None:
             r["not_run"] += 1
-        elif name in equiv:
-            r["equivalent"] += 1
         elif code in DETECTED:
             r["killed"] += 1
+        elif name in equiv:
+            r["equivalent"] += 1
         elif code in SURVIVED or code in NO_TESTS:
             r["survived" if code in SURVIVED else "no_tests"] += 1
             undocumented.append(name)
@@ -106,4 +108,5 @@ def _line(mod: str, r: dict[str, int]) -> str:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet when piped into head
     sys.exit(main(sys.argv[1:]))

@@ -45,3 +45,35 @@ def test_bootstrap_draws_every_group_and_handles_no_values():
 
 def test_bootstrap_of_one_value_is_that_value():
     assert claims.bootstrap_ci([3.0]) == (3.0, 3.0)
+
+
+def _obs(cell, seed, values):
+    return [(cell, seed, (seed, i), (v,)) for i, v in enumerate(values)]
+
+
+def test_evaluate_resamples_seeds_within_cells():
+    # Two cells x two seeds, ten units each, constant per (cell, seed): 0, 1 in cell X and 1, 0
+    # in cell Y. Resampling (cell, seed) groups, a resample mean is the mean of k groups of ones
+    # among 2 (per cell) or 4 (pooled); P(all zeros) = 1/4 and 1/16 both exceed 2.5%, so every
+    # interval is exactly [0, 1]. Resampling units (or seeds across cells) would give ~[0.3, 0.7].
+    X, Y = ("a", "d", "sgd"), ("b", "d", "sgd")
+    sample = _obs(Y, 0, [1.0] * 10) + _obs(Y, 1, [0.0] * 10) \
+        + _obs(X, 0, [0.0] * 10) + _obs(X, 1, [1.0] * 10)
+    out = claims.evaluate([claims.Rule("s", ">=", 0.0)], sample)
+    assert list(out["cells"]) == ["a/d/sgd", "b/d/sgd"]  # sorted, not in arrival order
+    for cell in out["cells"].values():
+        assert cell["rules"][0]["ci"] == [0.0, 1.0]
+    assert out["ci"] == [0.0, 1.0] and out["value"] == 0.5
+
+
+def test_evaluate_sorts_cells_with_and_without_an_optimizer():
+    # cells are ordered by their text: "('a', 'd', 'sgd')" < "('a', 'd', None)" (a tuple sort
+    # would compare None with a string and fail)
+    sample = _obs(("a", "d", None), 0, [1.0, 2.0]) + _obs(("a", "d", "sgd"), 0, [1.0, 2.0])
+    out = claims.evaluate([claims.Rule("s", ">=", 0.0)], sample)
+    assert list(out["cells"]) == ["a/d/sgd", "a/d/None"]
+
+
+def test_evaluate_of_no_observation_has_no_interval():
+    out = claims.evaluate([claims.Rule("s", ">=", 0.0)], [])
+    assert out["ci"] is None and out["value"] is None and out["holds"] is False
