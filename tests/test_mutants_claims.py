@@ -77,3 +77,33 @@ def test_evaluate_sorts_cells_with_and_without_an_optimizer():
 def test_evaluate_of_no_observation_has_no_interval():
     out = claims.evaluate([claims.Rule("s", ">=", 0.0)], [])
     assert out["ci"] is None and out["value"] is None and out["holds"] is False
+
+
+def _tags(**kw):
+    base = {"loss": "ce", "mixup": True, "classifier": "learned", "epoch": "final"}
+    base.update(kw)
+    return {k: v for k, v in base.items() if v is not _DROP}
+
+
+_DROP = object()
+
+
+def test_run_role_by_its_docstring():
+    role = claims.run_role
+    # no mix_layer tag means input mixup; '0' and 'input' too; any other layer is manifold
+    assert role(_tags()) == "mixup"
+    assert role(_tags(mix_layer="0")) == "mixup"
+    assert role(_tags(mix_layer="input")) == "mixup"
+    assert role(_tags(mix_layer=0)) == "mixup"
+    assert role(_tags(mix_layer=2)) == "manifold"
+    # no epoch tag means the final checkpoint
+    assert role(_tags(epoch=_DROP)) == "mixup"
+    assert role(_tags(epoch=3)) is None
+    # fixed ETF: CE with mixup only
+    assert role(_tags(classifier="fixed_etf")) == "fixed_etf"
+    assert role(_tags(classifier="fixed_etf", loss="mse")) is None
+    assert role(_tags(classifier="fixed_etf", mixup=False)) is None
+    # MSE: input mixup only
+    assert role(_tags(loss="mse")) == "mse"
+    assert role(_tags(loss="mse", mixup=False)) is None
+    assert role(_tags(loss="mse", mix_layer=2)) is None
