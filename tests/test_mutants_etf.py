@@ -102,3 +102,34 @@ def test_solve_beta_converges_in_a_few_halley_steps(K, gamma):
                            beta0=np.zeros(1), max_iter=12)
     f = wrightomega(gamma + beta) + (K - 1) * wrightomega(beta)
     np.testing.assert_allclose(f, gamma, rtol=1e-13)
+
+
+@pytest.mark.parametrize("K", [2, 3, 5])
+def test_etf_optimum_is_stationary_where_probabilities_underflow(K):
+    # mu = 1e-6: gamma ~ 1e6, the probabilities of the classes a point is not made of underflow
+    # and their logs come from log omega(x) = x - omega(x).
+    lam = np.linspace(0.0, 1.0, 9)
+    assert _relative_gradient(K, 1e-6, np.zeros(9, int), np.ones(9, int), lam) < 1e-8
+
+
+def test_etf_defaults_shapes_and_messages():
+    assert etf.etf_scale(3) == 1.5  # norm 1: a = K / (K - 1)
+    a = etf.etf_coefficients(3, 0.5, 0, 1, np.array([0.2, 0.7]))
+    b = etf.etf_coefficients(3, 0.5, 0, 1, np.array([0.2, 0.7]), loss="ce")
+    np.testing.assert_array_equal(a[0], b[0])
+    assert etf.etf_coefficients(4, 0.5, np.array([0, 1]), 2, 0.5)[0].shape == (2,)
+    assert etf.etf_coefficients(4, 0.5, 0, np.array([1, 2]), 0.5)[0].shape == (2,)
+    with pytest.raises(ValueError, match=r"^norm must be > 0, got 0$"):
+        etf.simplex_etf(3, 0)
+    with pytest.raises(ValueError, match=r"^weight_decay must be a finite number > 0, got 0.0$"):
+        etf.etf_coefficients(3, 0.0, 0, 1, 0.5)
+    with pytest.raises(ValueError, match=r"^norm must be a finite number > 0, got -1.0$"):
+        etf.etf_coefficients(3, 1.0, 0, 1, 0.5, norm=-1.0)
+    with pytest.raises(ValueError, match=r"^c must hold integer class indices, got dtype float"):
+        etf.etf_coefficients(3, 1.0, 0.0, 1, 0.5)
+    with pytest.raises(ValueError, match=r"^c2 must hold class indices in \[0, 2\]$"):
+        etf.etf_coefficients(3, 1.0, 0, 3, 0.5)
+    with pytest.raises(ValueError, match=r"^c must hold class indices in \[0, 2\]$"):
+        etf.etf_coefficients(3, 1.0, -1, 0, 0.5)
+    with pytest.raises(ValueError, match=r"^lam must lie in \[0, 1\]$"):
+        etf.etf_coefficients(3, 1.0, 0, 1, 1.5)

@@ -136,3 +136,8 @@ def test_float32_features_are_evaluated_in_float64():
     q = math.exp(z1) / (math.exp(z1) + math.exp(z2))
     g = math.hypot(q - 1 + 0.7 * h1, 1 - q + 0.7 * h2)
     assert fc.kkt_residual(*args)[0] == pytest.approx(g, rel=1e-14)
+
+
+def test_lam_message_exactly():
+    with pytest.raises(ValueError, match=r"^lam must lie in \[0, 1\]$"):
+        fc.point_loss(W2, None, 1.0, 0, 1, -0.5, np.zeros(2))

@@ -162,10 +162,16 @@ def test_row_space_basis_centres_each_column():
     B = geometry.row_space_basis(W)
     assert B.shape == (2, 1)
     np.testing.assert_allclose(np.abs(B[:, 0]), [1.0, 0.0], atol=1e-12)
-    # at scale 1e6 with a 1e-3 wobble in the second coordinate: S_1 / S_0 ~ 1e-9 < 1e-8, so the
+    # at scale 1e6 with a 1e-3 wobble of one row off the line: S_1 / S_0 ~ 6e-10 < 1e-8, so the
     # wobble is dropped (the tolerance is relative to the largest singular value)
-    Wbig = 1e6 * W + np.array([[0.0, 1e-3], [0.0, -1e-3], [0.0, 0.0]])
+    Wbig = 1e6 * W + np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 1e-3]])
     assert geometry.row_space_basis(Wbig).shape == (2, 1)
+    # columns with different means (1, 2, 6): centring by one global mean (3) would leave a
+    # second direction; per column, the rows differ only along (1, -1, 0)
+    W3 = np.array([[2.0, 1.0, 6.0], [0.0, 3.0, 6.0], [1.0, 2.0, 6.0]])
+    B = geometry.row_space_basis(W3)
+    assert B.shape == (3, 1)
+    np.testing.assert_allclose(np.abs(B[:, 0]), [2**-0.5, 2**-0.5, 0.0], atol=1e-12)
 
 
 def test_same_class_cosines_select_same_class_rows_of_the_classes():

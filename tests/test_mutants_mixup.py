@@ -38,3 +38,9 @@ def test_resolve_layer_messages():
         mixup.resolve_layer(4, names)
     with pytest.raises(ValueError, match="mixup layer must be an int or a name, got True"):
         mixup.resolve_layer(True, names)
+
+
+def test_resolve_layer_unknown_name_message():
+    with pytest.raises(ValueError, match=r"^unknown mixup layer 'block9': expected an int or one "
+                       r"of \['input', 'block1', 'penultimate'\]$"):
+        mixup.resolve_layer("block9", ("block1",))

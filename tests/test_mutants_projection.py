@@ -67,3 +67,9 @@ def test_the_plane_test_is_relative_to_the_scale_of_the_rows():
     tiny = 1e-13 * np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
     P, m = projection.projection_map(tiny)
     np.testing.assert_allclose(_pairwise((tiny - m) @ P.T), [3e-13, 4e-13, 5e-13], rtol=1e-9)
+
+
+def test_plane_message_exactly():
+    msg = r"^the three centred classifier rows do not span a plane$"
+    with pytest.raises(ValueError, match=msg):
+        projection.projection_map(np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]))
