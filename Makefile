@@ -43,7 +43,7 @@ bench: setup
 # modules listed in pyproject.toml's [tool.mutmut] and runs, on each mutant, only the fast tests
 # that call the mutated function; results land in mutants/ (`mutmut show NAME` shows a mutant).
 # MUTANTS picks the mutants (mutmut name globs; named mutants are always rerun); the default is
-# the whole core, of train.py only step_randomness. Hours on 2 shared cores: run one module at a
+# the whole core, of train.py only step_randomness. Over an hour on 2 shared cores: one module at a
 # time, e.g. make mutation MUTANTS='theory.etf*'. Kill survivors with a test or document them as
 # equivalent in docs/mutation.md; scripts/mutation_report.py prints the score.
 MUTANTS ?= 'nc_mixup.mixup*' 'nc_mixup.losses*' 'nc_mixup.train.x_step_randomness*' \

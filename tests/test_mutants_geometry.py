@@ -50,7 +50,7 @@ def test_linearity_error_ignores_same_class_rows_and_computes_in_float64():
     h32 = H.astype(np.float32)
     expected = math.hypot(float(h32[1, 0]) - 0.3, float(h32[1, 1]))
     got = geometry.linearity_error(h32, y1[:3], y2[:3], np.array([0.0, 0.3, 1.0]), pair[:3])
-    assert got == pytest.approx(expected, rel=1e-13, abs=0)
+    assert float(got) == pytest.approx(expected, rel=1e-13, abs=0)
 
 
 def test_cos_rows_zero_rows_and_small_rows():
@@ -147,7 +147,7 @@ def test_normalised_margin_in_float64():
     mean = sum(z) / 3
     expected = (z[0] - z[1]) / math.sqrt(sum((v - mean) ** 2 for v in z))
     got = geometry.normalised_margin(z32, np.array([0]), np.array([1]))
-    assert got[0] == pytest.approx(expected, rel=1e-13, abs=0)
+    assert float(got[0]) == pytest.approx(expected, rel=1e-13, abs=0)
 
 
 def test_per_lambda_mean_by_hand():
@@ -277,9 +277,9 @@ def test_float32_lambdas_are_used_in_float64():
     H = np.array([[0.0, 0.0], [0.1, 0.1], [0.4, 0.0]])
     y1, y2 = np.zeros(3, int), np.ones(3, int)
     got = geometry.linearity_error(H, y1, y2, lam32, np.zeros(3, int))
-    assert got == pytest.approx(expected, rel=1e-14, abs=0)
+    assert float(got) == pytest.approx(expected, rel=1e-14, abs=0)
     value, _, _ = geometry.chord_deviation(H, y1, y2, lam32)
-    assert value == pytest.approx(expected, rel=1e-14, abs=0)
+    assert float(value) == pytest.approx(expected, rel=1e-14, abs=0)
 
 
 def test_full_cosines_centre_float32_features_in_float64():
@@ -294,4 +294,4 @@ def test_full_cosines_centre_float32_features_in_float64():
     expected = sum(a * b for a, b in zip(pv, w, strict=True)) / (
         math.sqrt(sum(a * a for a in pv)) * math.sqrt(sum(b * b for b in w)))
     got = geometry.full_cosines(h32, np.array([0]), W, mu32)
-    assert got[0] == pytest.approx(expected, rel=1e-13, abs=0)
+    assert float(got[0]) == pytest.approx(expected, rel=1e-13, abs=0)
