@@ -269,17 +269,29 @@ def test_line_offsets_edge_cases():
 
 def test_float32_lambdas_are_used_in_float64():
     # lam 0.2, 0.3, 0.6 in float32: t = (l1 - l0) / (l2 - l0) of those float32 values, in float64
-    # (a float32 division rounds differently). Features 0, (0.1, 0.1), (0.4, 0).
+    # (a float32 division rounds differently). Features 0, (0.3, 0.1), (0.4, 0): the offset
+    # |(0.3 - 0.4 t, 0.1)| / 0.4 moves with t.
     lam32 = np.array([0.2, 0.3, 0.6], np.float32)
     l0, l1, l2 = (float(v) for v in lam32)
     t = (l1 - l0) / (l2 - l0)
-    expected = math.hypot(0.1 - 0.4 * t, 0.1) / 0.4
-    H = np.array([[0.0, 0.0], [0.1, 0.1], [0.4, 0.0]])
+    expected = math.hypot(0.3 - 0.4 * t, 0.1) / 0.4
+    H = np.array([[0.0, 0.0], [0.3, 0.1], [0.4, 0.0]])
     y1, y2 = np.zeros(3, int), np.ones(3, int)
     got = geometry.linearity_error(H, y1, y2, lam32, np.zeros(3, int))
     assert float(got) == pytest.approx(expected, rel=1e-14, abs=0)
     value, _, _ = geometry.chord_deviation(H, y1, y2, lam32)
     assert float(value) == pytest.approx(expected, rel=1e-14, abs=0)
+
+
+def test_float32_features_are_interpolated_in_float64():
+    # end points (0.3, 0) and (1000.1, 0) in float32: their difference rounds in float32.
+    # lam 0, 1/2, 1: chord point a0 + (a2 - a0) / 2; offset |F1 - chord| / |a2 - a0|.
+    F = np.array([[0.3, 0.0], [500.0, 7.0], [1000.1, 0.0]], np.float32)
+    a0, a1, a2 = (float(F[i, 0]) for i in range(3))
+    expected = math.hypot(a1 - (a0 + 0.5 * (a2 - a0)), 7.0) / (a2 - a0)
+    got = geometry.linearity_error(F, np.zeros(3, int), np.ones(3, int),
+                                   np.array([0.0, 0.5, 1.0]), np.zeros(3, int))
+    assert float(got) == pytest.approx(expected, rel=1e-13, abs=0)
 
 
 def test_full_cosines_centre_float32_features_in_float64():
