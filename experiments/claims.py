@@ -129,10 +129,6 @@ class Claim:
     def threshold(self) -> float:
         return self.rules[0].threshold
 
-    @property
-    def direction(self) -> str:
-        return self.rules[0].direction
-
 
 def evaluate(rules: Sequence[Rule], sample: list[Obs]) -> dict[str, Any]:
     """The rules on a sample: per cell (each rule's mean, interval, verdict) and pooled over

@@ -100,18 +100,6 @@ def procrustes(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return U @ Vt
 
 
-def global_cosine(E: np.ndarray, T: np.ndarray) -> float:
-    """<E, T>_F / (||E||_F ||T||_F) of two stacked grids (0 if either is zero)."""
-    den = np.linalg.norm(E) * np.linalg.norm(T)
-    return float(np.sum(E * T) / den) if den > 0 else 0.0
-
-
-def best_scale(E: np.ndarray, T: np.ndarray) -> float:
-    """alpha = argmin ||E - alpha T||_F = <E, T> / <T, T>."""
-    tt = float(np.sum(T * T))
-    return float(np.sum(E * T) / tt) if tt > 0 else 0.0
-
-
 def cell_agreement(E: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(cos(e, t), ||e - t|| / ||e||) per row."""
     ne, nt = np.linalg.norm(E, axis=1), np.linalg.norm(T, axis=1)
