@@ -171,10 +171,12 @@ def evaluate(rules: Sequence[Rule], sample: list[Obs]) -> dict[str, Any]:
 def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
     """The claims.json entry of one claim."""
     index = Index(records)
-    ev = evaluate(claim.rules, claim.evidence(index))
+    evidence = claim.evidence(index)
+    ev = evaluate(claim.rules, evidence)
     controls = []
     for name, sampler in claim.controls:
-        c = evaluate(claim.rules, sampler(index))
+        sample = sampler(index)
+        c = evaluate(claim.rules, sample)
         controls.append(
             {
                 "name": name,
@@ -183,7 +185,7 @@ def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
                 "n": c["n"],
                 "holds": c["holds"] if c["n"] else None,
                 "cells": c["cells"],
-                "points": _points(sampler(index)),
+                "points": _points(sample),
             }
         )
     computed = ev["n"] > 0
@@ -205,7 +207,7 @@ def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
         if controls
         else {"name": None, "value": None, "ci": None, "holds": None},
         "controls": controls,
-        "points": _points(claim.evidence(index)),
+        "points": _points(evidence),
         "verdict": _verdict(claim, ev, controls, holds),
         "rationale": claim.rationale,
     }
