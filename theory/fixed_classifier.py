@@ -13,6 +13,8 @@ backtracking; MSE: closed form.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -152,37 +154,45 @@ def fixed_classifier_optimum(
 def _newton_ce(
     M: np.ndarray,
     b: np.ndarray,
-    mu: float,
+    mu: float | np.ndarray,
     t: np.ndarray,
     x: np.ndarray,
     gtol: float,
     max_iter: int,
+    jitter: bool = False,
 ) -> np.ndarray:
-    """Vectorised damped Newton for min_x CE(M x + b, t) + mu/2 ||x||^2, one problem per row."""
+    """Vectorised damped Newton for min_x CE(M x + b, t) + mu/2 ||x||^2, one problem per row
+    (`mu` a scalar, or one value per row).
+
+    `jitter`: add 1e-13 x the mean diagonal of the Hessian (and fall back to a pseudo-inverse) to
+    keep it numerically positive definite where mu is tiny and the softmax saturates; the
+    gradient stays exact, so only the step is approximate there (theory.fixed_power's path).
+    """
     x = x.copy()
-    r = M.shape[1]
-    eye = np.eye(r)
+    mu = np.broadcast_to(np.asarray(mu, dtype=np.float64), (len(x),))
+    eye = np.eye(M.shape[1])
     active = np.arange(len(x))
     for _ in range(max_iter):
         if active.size == 0:
             break
-        xa, ta = x[active], t[active]
+        xa, ta, ma = x[active], t[active], mu[active]
         z = xa @ M.T + b
         p = softmax(z, axis=1)
-        g = (p - ta) @ M + mu * xa
-        gnorm = np.linalg.norm(g, axis=1)
-        still = gnorm > gtol
-        active, xa, ta, z, p, g = active[still], xa[still], ta[still], z[still], p[still], g[still]
+        g = (p - ta) @ M + ma[:, None] * xa
+        still = np.linalg.norm(g, axis=1) > gtol
+        active, xa, ta, ma, z, p, g = (v[still] for v in (active, xa, ta, ma, z, p, g))
         if active.size == 0:
             break
         pM = p @ M  # (n, r)
         H = np.matmul(M.T, p[:, :, None] * M)  # M^T diag(p) M, batched (BLAS)
         H -= pM[:, :, None] * pM[:, None, :]
-        H += mu * eye
-        # Cholesky (H is SPD); numpy's batched LU solve is far slower under BLAS contention.
-        step = -scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)[..., 0]
+        if jitter:
+            H += (ma + 1e-13 * np.einsum("nii->n", H) / H.shape[1])[:, None, None] * eye
+        else:
+            H += ma[:, None, None] * eye
+        step = -_solve_spd(H, g, fallback=jitter)
         decrement = -np.sum(g * step, axis=1)  # Newton decrement squared, > 0
-        f0 = _ce(z, ta) + 0.5 * mu * np.sum(xa * xa, axis=1)
+        f0 = _ce(z, ta) + 0.5 * ma * np.sum(xa * xa, axis=1)
         alpha = np.ones(len(xa))
         # Near the optimum the objective decrease is below rounding: take the full step there.
         need = decrement > 1e-12 * (1.0 + np.abs(f0))
@@ -190,7 +200,7 @@ def _newton_ce(
             if not need.any():
                 break
             xn = xa[need] + alpha[need, None] * step[need]
-            f1 = _ce(xn @ M.T + b, ta[need]) + 0.5 * mu * np.sum(xn * xn, axis=1)
+            f1 = _ce(xn @ M.T + b, ta[need]) + 0.5 * ma[need] * np.sum(xn * xn, axis=1)
             ok = f1 <= f0[need] - 0.25 * alpha[need] * decrement[need]
             idx = np.flatnonzero(need)
             alpha[idx[~ok]] *= 0.5
@@ -200,6 +210,21 @@ def _newton_ce(
         x[active] = xnew
         active = active[~stalled]
     return x
+
+
+def _solve_spd(H: np.ndarray, g: np.ndarray, fallback: bool = False) -> np.ndarray:
+    """H^-1 g for a batch of symmetric positive definite H (n, r, r), g (n, r), by Cholesky
+    (numpy's batched LU solve is far slower under BLAS contention); `fallback`: a pseudo-inverse
+    where the factorisation fails, and no warning about ill-conditioning."""
+    if not fallback:
+        return scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)[..., 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        try:
+            out = scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)
+        except np.linalg.LinAlgError:
+            out = np.linalg.pinv(H, hermitian=True) @ g[..., None]
+    return out[..., 0]
 
 
 def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -17,12 +17,9 @@ and the result compared with h = 0.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import scipy.linalg
 
-from theory.fixed_classifier import _loss, _prepare, soft_targets, softmax
+from theory.fixed_classifier import _loss, _newton_ce, _prepare, soft_targets, softmax
 
 _STEP = 0.5
 _MAX_NODES = 400
@@ -131,7 +128,7 @@ class _Path:
     def solve(self, mu_p: np.ndarray, x0: np.ndarray) -> np.ndarray:
         if self.loss == "mse":
             return ((self.t - self.b) @ self.U) * (self.S / (self.S**2 + 0.5 * mu_p[:, None]))
-        return _newton_ce_rows(self.M, self.b, mu_p, self.t, x0, self.gtol, 200)
+        return _newton_ce(self.M, self.b, mu_p, self.t, x0, self.gtol, 200, jitter=True)
 
     def psi_f(self, mu_p, mu, p):
         x = self.solve(mu_p, np.zeros((len(mu_p), self.S.size)))
@@ -143,63 +140,3 @@ class _Path:
             psi = np.log(mu_p) - np.log(mu) + (2 - p) * np.log(r)
         F = _loss(x @ self.M.T + self.b, self.t, self.loss) + (mu / p) * r**p
         return psi, F
-
-
-def _newton_ce_rows(
-    M: np.ndarray,
-    b: np.ndarray,
-    mu: np.ndarray,
-    t: np.ndarray,
-    x: np.ndarray,
-    gtol: float,
-    max_iter: int,
-) -> np.ndarray:
-    """Damped Newton for min_x CE(M x + b, t) + mu_i/2 ||x||^2, one problem (and mu_i) per row."""
-    from theory.fixed_classifier import _ce
-
-    x = x.copy()
-    eye = np.eye(M.shape[1])
-    active = np.arange(len(x))
-    for _ in range(max_iter):
-        if active.size == 0:
-            break
-        xa, ta, ma = x[active], t[active], mu[active]
-        z = xa @ M.T + b
-        pz = softmax(z, axis=1)
-        g = (pz - ta) @ M + ma[:, None] * xa
-        still = np.linalg.norm(g, axis=1) > gtol
-        active, xa, ta, ma, z, pz, g = (v[still] for v in (active, xa, ta, ma, z, pz, g))
-        if active.size == 0:
-            break
-        pM = pz @ M
-        H = np.matmul(M.T, pz[:, :, None] * M)
-        H -= pM[:, :, None] * pM[:, None, :]
-        # A relative jitter keeps H numerically positive definite where mu' is tiny and the
-        # softmax saturates (the gradient stays exact, so only the step is approximate there).
-        diag = np.einsum("nii->n", H) / H.shape[1]
-        H += (ma + 1e-13 * diag)[:, None, None] * eye
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-            try:
-                step = -scipy.linalg.solve(H, g[..., None], assume_a="pos", check_finite=False)
-            except np.linalg.LinAlgError:
-                step = -np.linalg.pinv(H, hermitian=True) @ g[..., None]
-        step = step[..., 0]
-        dec = -np.sum(g * step, axis=1)
-        f0 = _ce(z, ta) + 0.5 * ma * np.sum(xa * xa, axis=1)
-        alpha = np.ones(len(xa))
-        need = dec > 1e-12 * (1.0 + np.abs(f0))
-        for _ in range(60):
-            if not need.any():
-                break
-            xn = xa[need] + alpha[need, None] * step[need]
-            f1 = _ce(xn @ M.T + b, ta[need]) + 0.5 * ma[need] * np.sum(xn * xn, axis=1)
-            ok = f1 <= f0[need] - 0.25 * alpha[need] * dec[need]
-            idx = np.flatnonzero(need)
-            alpha[idx[~ok]] *= 0.5
-            need[idx[ok]] = False
-        xnew = xa + alpha[:, None] * step
-        stalled = np.all(xnew == xa, axis=1)
-        x[active] = xnew
-        active = active[~stalled]
-    return x
