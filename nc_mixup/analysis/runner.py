@@ -374,18 +374,16 @@ def _lam(arrays) -> np.ndarray:
 
 
 def mixed_metrics(arrays, W, b, cls, mu_g, loss, names) -> tuple[dict, dict]:
-    """Geometry, calibration along lambda, earlier layers and theory agreement of the mixed
-    activations. Returns (metrics, extras for the figures)."""
+    """Geometry beyond the per-triple metrics (those of nc_mixup.analysis.triple_metrics, such
+    as same_class_alignment and boundary_gap, come from triple_summary), calibration along
+    lambda, earlier layers and theory agreement of the mixed activations of the first triple.
+    Returns (metrics, extras for the figures)."""
     H = np.asarray(arrays["H"], np.float64)
     y1, y2, lam, logits = arrays["y1"], arrays["y2"], _lam(arrays), arrays["logits"]
     out: dict[str, Any] = {}
-    out["same_class_alignment"], out["same_class_alignment_spread"] = geometry.same_class_alignment(
-        H, y1, y2, lam, W, cls
-    )
     out["same_class_alignment_full"] = geometry.same_class_alignment_full(H, y1, y2, W, mu_g)
-    out["boundary_gap"] = geometry.boundary_gap(logits, y1, y2, lam)
     P2 = project(H, W[cls])
-    out["chord_deviation"], _, chord_curve = geometry.chord_deviation(P2, y1, y2, lam)
+    _, _, chord_curve = geometry.chord_deviation(P2, y1, y2, lam)
     B = geometry.row_space_basis(W)
     out["chord_deviation_full"], _, _ = geometry.chord_deviation((H - mu_g) @ B, y1, y2, lam)
     out["linearity_error"] = geometry.linearity_error(H, y1, y2, lam, arrays["pair"])
