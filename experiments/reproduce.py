@@ -217,11 +217,6 @@ def checkpoint_step(workdir: pathlib.Path, run: Run, epoch: int | None) -> int |
     return step
 
 
-def ensure_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
-    """Runs `run_analysis` unless done for this run (same training) and these options."""
-    return cached_analysis(out, analysis) or run_one_analysis(out, analysis, log)
-
-
 def _analysis_key(out: pathlib.Path, analysis: Analysis) -> dict:
     run_marker = _read_json(run_dir(out, analysis.run) / MARKER) or {}
     return {"analysis_hash": analysis.analysis_hash, "run_finished": run_marker.get("finished")}
