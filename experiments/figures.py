@@ -8,6 +8,7 @@ folders and the path stem to write, and returns the files written. Figures of a 
 
 from __future__ import annotations
 
+import math
 import pathlib
 import shutil
 from collections.abc import Sequence
@@ -262,7 +263,8 @@ def claims_figure(claims: dict[str, dict], stem: pathlib.Path) -> Paths:
         ax.set_xticks(range(len(labels)), labels, fontsize=5.5, rotation=30, ha="right")
         ax.tick_params(axis="y", labelsize=6)
         verdict = "holds" if c["holds"] else "does not hold"
-        ax.set_title(f"{key}\n{c['statistic'][:40]}: {verdict}", fontsize=7)
+        version = f" (v{c.get('version', 1)})"
+        ax.set_title(f"{key}{version}\n{c['statistic'][:40]}: {verdict}", fontsize=7)
     fig.tight_layout()
     return _save(fig, stem)
 
@@ -373,7 +375,67 @@ def residual_study(
     return _save(fig, stem)
 
 
+MIXED_LABEL_ROLES = (
+    ("input mixup", "tab:orange"),
+    ("no mixup", "tab:gray"),
+    ("manifold mixup", "tab:green"),
+    ("random init", "tab:purple"),
+)
+
+
+def _mixed_label_role(tags: dict) -> str:
+    if tags.get("epoch") == 0:
+        return "random init"
+    if not tags.get("mixup"):
+        return "no mixup"
+    return "input mixup" if tags.get("mix_layer") in (0, "0", "input") else "manifold mixup"
+
+
+def mixed_label_fit(
+    records: Sequence[dict],
+    dirs: Sequence[pathlib.Path],
+    stem: pathlib.Path,
+    params: dict[str, Any],
+) -> Paths:
+    """feature_mixup_kl (claim C6): how well each network predicts the mixed label of two images
+    whose features are mixed at the manifold network's mixing layer, per architecture and kind
+    of network: the mean over runs (bar) and each run's mean over its class triples (dot)."""
+    cells: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        triples = r["metrics"].get("triples") or [r["metrics"]]
+        v = [t.get("feature_mixup_kl") for t in triples]
+        v = [float(x) for x in v if x is not None and math.isfinite(float(x))]
+        if v:
+            key = f"{r['tags']['arch']}\n{r['tags']['dataset']}"
+            cells.setdefault(key, {}).setdefault(_mixed_label_role(r["tags"]), []).append(
+                float(np.mean(v))
+            )
+    names = list(cells)
+    x = np.arange(len(names))
+    width = 0.8 / len(MIXED_LABEL_ROLES)
+    fig, ax = plt.subplots(figsize=(2.2 * max(len(names), 1) + 2.0, 3.2))
+    for i, (role, colour) in enumerate(MIXED_LABEL_ROLES):
+        offset = (i - (len(MIXED_LABEL_ROLES) - 1) / 2) * width
+        vals = [cells[n].get(role, []) for n in names]
+        ax.bar(
+            x + offset,
+            [np.mean(v) if v else np.nan for v in vals],
+            width=width,
+            color=colour,
+            alpha=0.7,
+            label=role,
+        )
+        for xi, v in zip(x, vals, strict=True):
+            ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
+    ax.set_xticks(x, names, fontsize=7)
+    ax.set_ylabel("KL(mixed label || prediction), nats\nfeatures mixed at the manifold layer")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
 BUILDERS = {
+    "mixed_label_fit": mixed_label_fit,
     "residual_study": residual_study,
     "projection_grid": projection_grid,
     "analysis_figure": analysis_figure,

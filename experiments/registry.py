@@ -129,10 +129,17 @@ class Analysis:
     num_triples: int = 1
     figures: bool = True  # False: metrics only (replicate seeds: no figure shows them)
     evidence: bool = True  # False: not for the claims (e.g. the density's coarse lambda grid)
+    feature_mix_layer: int | str | None = None  # also mix the pairs at this hidden layer (C6)
 
     @property
     def options(self) -> dict[str, Any]:
+        # feature_mix_layer only when set: the options (and the cache keys) of every analysis
+        # made before it existed are unchanged
+        extra = (
+            {} if self.feature_mix_layer is None else {"feature_mix_layer": self.feature_mix_layer}
+        )
         return {
+            **extra,
             "epoch": self.epoch,
             "classes": list(self.classes),
             "lambdas": self.lambdas,
@@ -246,6 +253,7 @@ class _Builder:
             from experiments import dry_run as dry
 
             self.p.seeds = self.p.seeds[:1]
+            self.p.replication_seeds = self.p.replication_seeds[:1]
             self.p.analysis = dry.shrink_analysis(self.p.analysis)
             self.p.analysis.num_triples = min(self.p.analysis.num_triples, 2)
 
@@ -291,10 +299,12 @@ class _Builder:
         density: bool = False,
         layers: tuple[str, ...] | str = (),
         triples: int | None = None,
+        feature_mix_layer: int | str | None = None,
     ) -> Analysis:
         """The analysis of `run` (final checkpoint, or `epoch`) with the profile's settings;
         `triples` class triples (default: the profile's num_triples for a final checkpoint or
-        the initialisation, 1 for other snapshots)."""
+        the initialisation, 1 for other snapshots); `feature_mix_layer`: also mix the pairs at
+        that hidden layer (run_analysis)."""
         a = self.p.analysis
         if epoch is not None and epoch == run.config["num_epochs"]:
             epoch = None  # the last snapshot is the final checkpoint: analyse it once
@@ -315,6 +325,7 @@ class _Builder:
             num_triples=triples or (1 if density else a.num_triples if epoch in (None, 0) else 1),
             figures=run.tags["seed"] == self.p.seeds[0],
             evidence=not density,
+            feature_mix_layer=feature_mix_layer,
         )
 
     # ---- the experiments -------------------------------------------------------------------
@@ -630,6 +641,72 @@ class _Builder:
                     analyses,
                     ("arch", "dataset"),
                     ("boundary_gap",),
+                ),
+            ),
+        )
+
+    @experiment("replication")
+    def replication(self) -> Experiment:
+        """Fresh seeds for the claims revised after their first rules proved weak
+        (experiments.claims: version 2 of C4 and C6, registered before these seeds ran and
+        judged on them alone)."""
+        runs, analyses = [], []
+        grid = tuple(dict.fromkeys(self.p.calibration_grid + self.p.earlier_grid))
+        for cell in grid:
+            earlier = cell in self.p.earlier_grid
+            layer = self.p.manifold_layer if earlier else None
+            for seed in self.p.replication_seeds:
+                base = self.run(cell, seed=seed)
+                erm = self.run(cell, seed=seed, mixup=False)
+                nets = [base, erm]
+                if earlier:
+                    nets.append(self.run(cell, seed=seed, layer=self.p.manifold_layer))
+                runs += nets
+                analyses += [self.analysis(r, feature_mix_layer=layer) for r in nets]
+                if earlier:  # the random-initialisation control of C6
+                    analyses.append(self.analysis(base, epoch=0, feature_mix_layer=layer))
+        analyses = tuple(analyses)
+        return Experiment(
+            name="replication",
+            title="Replication on unseen seeds (revised claims)",
+            description=(
+                "Training seeds that no analysis of the first claim rules used: input mixup and "
+                "no mixup in every calibration cell (C4 version 2: test ECE), and, in the "
+                "earlier-layers cells, the manifold-mixup network and the random "
+                "initialisation, with every pair also mixed at the manifold network's mixing "
+                "layer (C6 version 2: feature_mixup_kl, how well the network predicts the "
+                "mixed label when features are mixed there, the loss manifold mixup trains). "
+                "The revised rules were committed before these runs (experiments.claims)."
+            ),
+            runs=tuple(runs),
+            analyses=analyses,
+            figures=(
+                Figure(
+                    "ece",
+                    "ece_bars",
+                    "Test ECE with and without mixup on the unseen seeds (claim C4, version 2).",
+                    tuple(
+                        a
+                        for a in analyses
+                        if a.epoch is None and a.run.tags["mix_layer"] in (0, "0", "input")
+                    ),
+                ),
+                Figure(
+                    "mixed_label_fit",
+                    "mixed_label_fit",
+                    "KL from the mixed label to the prediction with the two images' features "
+                    "mixed at the manifold network's mixing layer, per kind of network (claim "
+                    "C6, version 2; dots: seeds, each the mean over its class triples).",
+                    tuple(a for a in analyses if a.feature_mix_layer is not None),
+                ),
+            ),
+            tables=(
+                Table(
+                    "metrics",
+                    "Test calibration and the mixed-label fit per run (first class triple).",
+                    analyses,
+                    ("arch", "dataset", "mixup", "mix_layer", "seed", "epoch"),
+                    ("accuracy", "ece", "input_mixup_kl", "feature_mixup_kl"),
                 ),
             ),
         )

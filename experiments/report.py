@@ -90,6 +90,10 @@ def _num(v) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
+def _seeds(seeds) -> str:
+    return "all" if not seeds else ", ".join(str(s) for s in seeds)
+
+
 def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> str:
     """The claims table (statement, statistic, rule, value with its interval and n, the
     control's, the verdict), the claims figure, and a plain list of what does not hold."""
@@ -106,10 +110,12 @@ def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> 
             verdict = '<span class="fails">DOES NOT HOLD</span>'
         if not c["holds"]:
             failing.append(f"{claim.key}: {c.get('verdict', '')}")
-        ctl = c.get("control") or {}
-        ctl_verdict = {True: "passes (!)", False: "fails, as it must", None: "not run"}[
-            ctl.get("holds")
-        ]
+        controls = c.get("controls") or [c.get("control") or {}]
+        ctl_text = "<br>".join(
+            f"{_e(ctl.get('name'))}: {_num(ctl.get('value'))} {_ci(ctl.get('ci'))}<br>"
+            + {True: "passes (!)", False: "fails, as it must", None: "not run"}[ctl.get("holds")]
+            for ctl in controls
+        )
         cells = "; ".join(
             f"{cell}: "
             + ", ".join(f"{r['statistic']} {_num(r['value'])} {_ci(r['ci'])}" for r in cc["rules"])
@@ -117,11 +123,12 @@ def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> 
             for cell, cc in (c.get("cells") or {}).items()
         )
         rows.append(
-            f"<tr><td>{_e(claim.key)}</td><td style='text-align:left'>{_e(claim.statement)}</td>"
+            f"<tr><td>{_e(claim.key)}<br><small>version {c.get('version', 1)}, seeds "
+            f"{_e(_seeds(c.get('seeds')))}</small></td>"
+            f"<td style='text-align:left'>{_e(claim.statement)}</td>"
             f"<td style='text-align:left'>{_e(c.get('rule', ''))}</td>"
             f"<td>{_num(c['value'])}<br>{_ci(c.get('ci'))}</td><td>{c.get('n', '')}</td>"
-            f"<td style='text-align:left'>{_e(ctl.get('name'))}: {_num(ctl.get('value'))} "
-            f"{_ci(ctl.get('ci'))}<br>{ctl_verdict}</td><td>{verdict}</td>"
+            f"<td style='text-align:left'>{ctl_text}</td><td>{verdict}</td>"
             f"<td style='text-align:left'>{_e(cells)}<br><i>{_e(claim.rationale)}</i></td></tr>"
         )
     note = ""
@@ -131,6 +138,22 @@ def claims_section(claims: dict[str, dict], out: pathlib.Path | None = None) -> 
             "the runs; a failing claim is reported as it is):</p><ul>"
             + "".join(f"<li>{_e(f)}</li>" for f in failing)
             + "</ul>"
+        )
+    revised = [
+        f"<li><b>{_e(claim.key)}, version {old['version']}</b> (seeds "
+        f"{_e(_seeds(old['seeds']))}): {_e(old['rule'])}: {_num(old['value'])} "
+        f"{_ci(old['ci'])}, n = {old['n']}; control {_e(old['control']['name'])}: "
+        f"{_num(old['control']['value'])} {_ci(old['control']['ci'])}; {_e(old['verdict'])}. "
+        f"<i>Replaced because {_e(old['why'])}.</i></li>"
+        for claim in CLAIMS
+        for old in (claims.get(claim.key) or {}).get("superseded") or []
+    ]
+    if revised:
+        note += (
+            "<p class='note'><b>Revised claims.</b> A version whose rule proved weak is never "
+            "edited: the new version's rule was committed before the seeds that judge it were "
+            "trained, and it is judged on those seeds alone. The superseded versions, as "
+            "they were judged:</p><ul>" + "".join(revised) + "</ul>"
         )
     figure = ""
     png = None if out is None else out / "figures" / "claims.png"

@@ -261,6 +261,7 @@ def run_one_analysis(out: pathlib.Path, analysis: Analysis, log: Log) -> Status:
             progress=False,
             num_triples=analysis.num_triples,
             figures=analysis.figures and main,
+            feature_mix_layer=analysis.feature_mix_layer,
         )
     finally:
         if not main:

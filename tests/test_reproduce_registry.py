@@ -7,6 +7,7 @@ from experiments.configs import profiles
 
 SPEC_EXPERIMENTS = {
     "geometry",
+    "replication",
     "loss_comparison",
     "optimizers",
     "calibration",
@@ -125,8 +126,11 @@ def test_shared_runs_are_deduplicated():
     ):
         assert base in exps[name].runs, name
     unique = {r.config_hash for e in exps.values() for r in e.runs}
-    # per architecture and seed: base, MSE, no mixup, fixed ETF, manifold mixup; + Adam, AdamW
-    assert len(unique) == 2 * 3 * 5 + 2
+    # per architecture and seed: base, MSE, no mixup, fixed ETF, manifold mixup; + Adam, AdamW;
+    # + base, no mixup and manifold mixup of the unseen seeds (replication)
+    assert len(unique) == 2 * 3 * 5 + 2 + 2 * 3 * 3
+    seeds = {r.tags["seed"] for r in exps["replication"].runs}
+    assert seeds == {3, 4, 5} and not seeds & {r.tags["seed"] for r in exps["geometry"].runs}
     # The final snapshot of the dynamics experiment is the geometry analysis itself.
     assert exps["geometry"].analyses[0] in exps["dynamics"].analyses
 

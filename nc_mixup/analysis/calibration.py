@@ -12,6 +12,7 @@ non-empty bins.
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import xlogy
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -109,3 +110,18 @@ def calibration_metrics(logits: np.ndarray, labels: np.ndarray, n_bins: int = 15
         "mce": mce(probs, labels, n_bins),
         "brier": brier(probs, labels),
     }
+
+
+def mixed_label_kl(
+    logits: np.ndarray, y1: np.ndarray, y2: np.ndarray, lam: np.ndarray
+) -> np.ndarray:
+    """Per row, KL(t || softmax(logits)) in nats for the mixed label t = lam e_y1 + (1 - lam)
+    e_y2 (the mixup cross-entropy minus the entropy of t: 0 exactly when the network predicts
+    the mixed label). Rows with y1 == y2 have t = e_y1 (KL = its NLL)."""
+    logp = log_softmax(np.asarray(logits, np.float64))
+    lam = np.asarray(lam, np.float64)
+    rows = np.arange(len(logp))
+    same = np.asarray(y1) == np.asarray(y2)
+    w1 = np.where(same, 1.0, lam)
+    w2 = 1.0 - w1
+    return xlogy(w1, w1) + xlogy(w2, w2) - w1 * logp[rows, y1] - w2 * logp[rows, y2]

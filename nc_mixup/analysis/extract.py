@@ -179,10 +179,24 @@ def triple_rows(y1: np.ndarray, y2: np.ndarray, triple: Sequence[int]) -> np.nda
     return np.isin(y1, triple) & np.isin(y2, triple)
 
 
-def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[str] = ()):
+def make_forward(
+    model: Any,
+    variables: dict,
+    *,
+    train: bool,
+    layers: Sequence[str] = (),
+    feature_mix_layer: str | None = None,
+):
     """A jitted f(x1, x2, lam, rng) -> dict of float32 arrays for x = lam x1 + (1 - lam) x2:
     'logits', 'penultimate' and every name in `layers` (flattened to (B, -1)). `train`: batch
-    statistics (the running averages are not updated); dropout is always off."""
+    statistics (the running averages are not updated); dropout is always off.
+
+    `feature_mix_layer` (a mixing-point name of the model, see nc_mixup.mixup): also
+    'feature_mix_logits', the logits when the pair is mixed at that layer instead of the input
+    (manifold mixup's forward pass: the clean batch [x1; x2] goes through the layers below it,
+    row i is mixed with row B + i there, lam h(x1) + (1 - lam) h(x2), as in training)."""
+    from nc_mixup.mixup import MixSpec
+
     layers = tuple(layers)
     mutable = ["batch_stats"] if train and "batch_stats" in variables else False
     if getattr(model, "dropout", 0):
@@ -200,6 +214,19 @@ def make_forward(model: Any, variables: dict, *, train: bool, layers: Sequence[s
         res = {"logits": logits, "penultimate": feats["penultimate"]}
         for name in layers:
             res[name] = feats[name].reshape(x.shape[0], -1)
+        if feature_mix_layer is not None:
+            n = x1.shape[0]
+            partner = jnp.arange(2 * n, dtype=jnp.int32)
+            spec = MixSpec(layer=feature_mix_layer, lam=lam, perm=(partner + n) % (2 * n))
+            out = model.apply(
+                variables,
+                jnp.concatenate([x1, x2]),
+                train=train,
+                mix=spec,
+                rngs={"dropout": rng},
+                mutable=mutable,
+            )
+            res["feature_mix_logits"] = (out[0] if mutable else out)[:n]
         return {k: v.astype(jnp.float32) for k, v in res.items()}
 
     return functools.partial(apply, variables)

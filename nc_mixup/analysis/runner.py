@@ -65,7 +65,10 @@ metrics.json (definitions in the docstrings of the functions named):
   replicates drawn from the seed): triple_summary's scalars (same_class_alignment, _spread,
   same_class_spread, boundary_gap, chord_deviation, channel_deviation, the CE theory against the
   straight chord: theory_gamma_etf, theory_rel_dist_interior, theory_rel_dist_straight,
-  theory_delta_straight, theory_fit_at_bound; per-layer linearity and earlier_linearity_error);
+  theory_delta_straight, theory_fit_at_bound; per-layer linearity and earlier_linearity_error;
+  input_mixup_kl and feature_mixup_kl: the mean KL in nats from the mixed label to the
+  prediction for different-class mixtures at 0 < lambda < 1, images mixed at the input, or at
+  the hidden layer `feature_mix_layer` (manifold mixup's forward pass; NaN without one; C6));
   the first triple's are also top-level keys (channel_deviation, same_class_spread, theory_*).
 NC metrics use eval-mode features for networks with BatchNorm (Papyan, Han & Donoho 2020);
 mixed activations of such networks in 'train' mode are extracted in batches padded with random
@@ -73,7 +76,8 @@ all-class training pairs at the same lambda (BN_PAD_FRACTION).
 
 activations.npz (rows of the first triple): H (penultimate), logits, y1, y2, lam, pair, i1, i2
 (training indices), W (K, d),
-b, mu_g, classes, lambdas, and H_<layer> for every captured earlier layer (flattened).
+b, mu_g, classes, lambdas, H_<layer> for every captured earlier layer (flattened), and
+feature_mix_logits (the pairs mixed at `feature_mix_layer`) when asked for.
 """
 
 from __future__ import annotations
@@ -120,6 +124,7 @@ def run_analysis(
     progress: bool = True,
     num_triples: int = 1,
     figures: bool = True,
+    feature_mix_layer: int | str | None = None,
 ) -> dict[str, Any]:
     """Analyse the checkpoint of `workdir` (latest, or `step`) and write the results to `out`.
 
@@ -127,6 +132,8 @@ def run_analysis(
     (replicates, metrics.json 'triples'); figures and activations.npz show the first triple.
     `figures=False` skips the figures (metrics and activations only: replicate runs whose figures
     nobody looks at; the figures cost more than the metrics).
+    `feature_mix_layer` (a mixup layer: an int or a name, as the config's mixup.layer): also
+    mix every pair at that hidden layer (manifold mixup's forward pass) for 'feature_mixup_kl'.
 
     Raises FileNotFoundError (no checkpoint) or extract.AnalysisInputError (bad classes,
     lambdas, mode, layers, pairs) with a one-line message, before any heavy work.
@@ -151,6 +158,7 @@ def run_analysis(
     cls = extract.choose_classes(K, classes, seed)
     triples = extract.choose_triples(K, cls, int(num_triples), seed)
     names = _check_layers(model, layers)
+    mix_name = _check_mix_layer(model, feature_mix_layer)
     x_train, y_train, x_test, y_test, info = get_datasets(config.dataset)
     if names is None:
         names = _default_layers(model, x_train, variables)
@@ -160,7 +168,9 @@ def run_analysis(
     b = np.asarray(params["bias"], np.float64)
     train = mode == "train"
     batch = int(config.get("batch_size", 256)) if train else 1024
-    fwd = extract.make_forward(model, variables, train=train, layers=names)
+    fwd = extract.make_forward(
+        model, variables, train=train, layers=names, feature_mix_layer=mix_name
+    )
     fwd_clean = extract.make_forward(model, variables, train=train)
     fwd_eval = extract.make_forward(model, variables, train=False)
     has_bn = "batch_stats" in variables
@@ -215,6 +225,7 @@ def run_analysis(
         "seed": seed,
         "loss": str(config.get("loss", "ce")),
         "fixed_etf": bool(config.get("fixed_etf", False)),
+        "feature_mix_layer": mix_name,
         "n_train": len(y_train),
         "n_test": len(y_test),
         "train_accuracy": float(np.mean(clean["logits"].argmax(1) == y_train)),
@@ -272,6 +283,27 @@ def _check_layers(model, layers) -> tuple[str, ...] | None:
     return tuple(layers)
 
 
+def _check_mix_layer(model, layer) -> str | None:
+    """`feature_mix_layer` as the model's mixing-point name (None stays None); a hidden layer
+    only (mixing at the input is what the analysis always does)."""
+    if layer is None:
+        return None
+    from nc_mixup.mixup import INPUT, resolve_layer
+
+    if isinstance(layer, str) and layer.strip().isdigit():
+        layer = int(layer)
+    try:
+        name = resolve_layer(layer, tuple(getattr(model, "layer_names", ())))
+    except ValueError as e:
+        raise extract.AnalysisInputError(f"bad feature-mix layer: {e}") from None
+    if name == INPUT:
+        raise extract.AnalysisInputError(
+            "bad feature-mix layer: 'input' (0) is the input mixing every analysis does; "
+            "name a hidden layer"
+        )
+    return name
+
+
 def _default_layers(model, x_train, variables) -> tuple[str, ...]:
     """The earlier layers with at most DEFAULT_LAYER_MAX_DIM features, and always the last."""
     available = tuple(getattr(model, "layer_names", ()))
@@ -306,6 +338,8 @@ def _arrays(mixed, W, b, mu_g, cls, grid, names) -> dict[str, np.ndarray]:
     }
     for n in names:
         arrays[f"H_{n}"] = mixed[n]
+    if "feature_mix_logits" in mixed:
+        arrays["feature_mix_logits"] = mixed["feature_mix_logits"]
     return arrays
 
 
@@ -337,6 +371,7 @@ def triple_summary(arrays, W, mu_g, cls, names) -> dict[str, Any]:
             b=arrays["b"],
             mu_g=mu_g,
             classes=tuple(int(c) for c in cls),
+            feature_mix_logits=arrays.get("feature_mix_logits"),
         )
     )
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nc_mixup.analysis import geometry
+from nc_mixup.analysis import calibration, geometry
 from nc_mixup.analysis.projection import project
 from nc_mixup.analysis.theory_agreement import row_space_means, straight_comparison
 
@@ -32,7 +32,9 @@ from nc_mixup.analysis.theory_agreement import row_space_means, straight_compari
 class TripleArrays:
     """The mixed activations of one class triple: rows of features H (n, d), logits (n, K),
     classes y1 (weight lam) and y2, lam, the image pair of each row; the earlier layers'
-    features by name; the classifier W (K, d), b (K,); the clean global mean mu_G; the triple."""
+    features by name; the classifier W (K, d), b (K,); the clean global mean mu_G; the triple;
+    and, when the analysis asked for it, the logits of the same pairs mixed at a hidden layer
+    (extract.make_forward's 'feature_mix_logits')."""
 
     H: np.ndarray
     logits: np.ndarray
@@ -45,6 +47,7 @@ class TripleArrays:
     b: np.ndarray
     mu_g: np.ndarray
     classes: tuple[int, ...]
+    feature_mix_logits: np.ndarray | None = None  # the pair mixed at a hidden layer instead
 
     @functools.cached_property
     def P2(self) -> np.ndarray:
@@ -127,3 +130,20 @@ def linearity(x: TripleArrays) -> dict[str, Any]:
         "layers": layers,
         "earlier_linearity_error": float(np.mean(earlier)) if earlier else float("nan"),
     }
+
+
+@triple_metric("mixed_label_fit")
+def mixed_label_fit(x: TripleArrays) -> dict[str, float]:
+    """How closely the network predicts the mixed label of different-class mixtures (0 < lambda
+    < 1): mean KL(lam e_y1 + (1 - lam) e_y2 || p) in nats (calibration.mixed_label_kl), with
+    the images mixed at the input ('input_mixup_kl': what input mixup trains) and, when the
+    analysis mixed them at a hidden layer too, there ('feature_mixup_kl': what manifold mixup at
+    that layer trains; NaN otherwise; claim C6)."""
+    rows = (x.y1 != x.y2) & (x.lam > 0) & (x.lam < 1)
+
+    def kl(logits):
+        if logits is None or not rows.any():
+            return float("nan")
+        return float(np.mean(calibration.mixed_label_kl(logits, x.y1, x.y2, x.lam)[rows]))
+
+    return {"input_mixup_kl": kl(x.logits), "feature_mixup_kl": kl(x.feature_mix_logits)}

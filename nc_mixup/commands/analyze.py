@@ -66,6 +66,14 @@ def register(subparsers) -> None:
         "triples drawn from --seed, the replicates in metrics.json 'triples' (default 1)",
     )
     p.add_argument(
+        "--feature-mix-layer",
+        default=None,
+        metavar="LAYER",
+        help="also mix every pair at this hidden layer (an int as mixup.layer, or a name) and "
+        "report feature_mixup_kl: how well the network predicts the mixed label then, the "
+        "loss manifold mixup at that layer trains (claim C6)",
+    )
+    p.add_argument(
         "--no-figures", action="store_true", help="metrics and activations only (no figures)"
     )
     p.add_argument(
@@ -125,6 +133,7 @@ def run(args, extra) -> int:
             progress=not args.no_progress,
             num_triples=args.num_triples,
             figures=not args.no_figures,
+            feature_mix_layer=args.feature_mix_layer,
         )
         _move_into(staging, out)
     except FileNotFoundError as e:
