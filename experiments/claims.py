@@ -41,6 +41,7 @@ whose metrics hold per-triple replicates under "triples" (nc_mixup.analysis.runn
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -437,19 +438,24 @@ def _units(index: Index, role: str, optimizer: str | None = "sgd", per_triple: b
     return out
 
 
+# A sampler is a `functools.partial` of one of the module-level `_sample_*` functions below, so
+# that the sampling code runs when a claim is judged (where tests, profilers and mutation tools
+# see it), not when `CLAIMS` is built at import.
+
+
 def per_unit(role: str, *keys: str, transform: Callable[[dict], tuple] | None = None) -> Sampler:
     """A sampler: the statistics `keys` (or `transform(metrics)`) of every (seed, triple) unit of
     the runs of `role`."""
+    return functools.partial(_sample_per_unit, role, keys, transform)
 
-    def sample(index: Index) -> list[Obs]:
-        out = []
-        for (cell, seed), triples in sorted(_units(index, role).items(), key=str):
-            for triple, m in sorted(triples.items()):
-                values = transform(m) if transform else tuple(_value(m, k) for k in keys)
-                out.append((cell, seed, (seed, triple), values))
-        return out
 
-    return sample
+def _sample_per_unit(role, keys, transform, index: Index) -> list[Obs]:
+    out = []
+    for (cell, seed), triples in sorted(_units(index, role).items(), key=str):
+        for triple, m in sorted(triples.items()):
+            values = transform(m) if transform else tuple(_value(m, k) for k in keys)
+            out.append((cell, seed, (seed, triple), values))
+    return out
 
 
 def paired(
@@ -464,33 +470,38 @@ def paired(
     cell and class triple (or run: per_triple=False), from the same seed (`seeds='same'`), or
     from two different seeds s < s' of the same role (`seeds='different'`, a control that only
     differs by the seed)."""
+    if seeds not in ("same", "different"):
+        raise ValueError(f"seeds must be 'same' or 'different', got {seeds!r}")
+    return functools.partial(_sample_paired, role_a, role_b, fn, seeds, per_triple, optimizer)
 
-    def sample(index: Index) -> list[Obs]:
-        a = _units(index, role_a, optimizer, per_triple)
-        b = _units(index, role_b, optimizer, per_triple)
-        out = []
-        for (cell, seed), ta in sorted(a.items(), key=str):
-            partners = (
-                [(seed, b.get((cell, seed), {}))]
-                if seeds == "same"
-                else [
-                    (s2, tb)
-                    for (c2, s2), tb in sorted(b.items(), key=str)
-                    if c2 == cell and s2 > seed
-                ]
-            )
-            for s2, tb in partners:
-                for unit in sorted(set(ta) & set(tb)):
-                    group = seed if seeds == "same" else (seed, s2)
-                    key = (seed, s2, unit) if per_triple else (seed, s2)
-                    out.append((cell, group, key, fn(ta[unit], tb[unit])))
-        return out
 
-    return sample
+def _sample_paired(role_a, role_b, fn, seeds, per_triple, optimizer, index: Index) -> list[Obs]:
+    a = _units(index, role_a, optimizer, per_triple)
+    b = _units(index, role_b, optimizer, per_triple)
+    out = []
+    for (cell, seed), ta in sorted(a.items(), key=str):
+        partners = (
+            [(seed, b.get((cell, seed), {}))]
+            if seeds == "same"
+            else [
+                (s2, tb) for (c2, s2), tb in sorted(b.items(), key=str) if c2 == cell and s2 > seed
+            ]
+        )
+        for s2, tb in partners:
+            for unit in sorted(set(ta) & set(tb)):
+                group = seed if seeds == "same" else (seed, s2)
+                key = (seed, s2, unit) if per_triple else (seed, s2)
+                out.append((cell, group, key, fn(ta[unit], tb[unit])))
+    return out
 
 
 def _diff(key: str) -> Callable[[dict, dict], tuple]:
-    return lambda ma, mb: (_value(ma, key) - _value(mb, key),)
+    """(metrics_a[key] - metrics_b[key],)."""
+    return functools.partial(_difference, key)
+
+
+def _difference(key: str, ma: dict, mb: dict) -> tuple:
+    return (_value(ma, key) - _value(mb, key),)
 
 
 def _c1(m: dict) -> tuple:
@@ -503,23 +514,22 @@ def _delta_at_bound_zero(m: dict) -> tuple:
     return (0.0 if m.get("theory_fit_at_bound") else _value(m, "theory_delta_straight"),)
 
 
-def _c6(ma: dict, mb: dict) -> tuple:
-    return (_value(ma, "earlier_linearity_error") - _value(mb, "earlier_linearity_error"),)
-
-
 def _c6_pair(net: str) -> Sampler:
-    """(linearity(net) - linearity(ERM), linearity(net) - linearity(manifold)) per unit."""
+    """C6 version 1: (linearity(net) - linearity(ERM), linearity(net) - linearity(manifold))
+    per unit."""
+    return functools.partial(_sample_c6_pair, net)
 
-    def sample(index: Index) -> list[Obs]:
-        vs_erm = {(o[0], o[2]): o for o in paired(net, "erm", _c6)(index)}
-        vs_man = {(o[0], o[2]): o for o in paired(net, "manifold", _c6)(index)}
-        return [
-            (o[0], o[1], o[2], (o[3][0], vs_man[key][3][0]))
-            for key, o in vs_erm.items()
-            if key in vs_man
-        ]
 
-    return sample
+def _sample_c6_pair(net: str, index: Index) -> list[Obs]:
+    vs_erm = {(o[0], o[2]): o for o in paired(net, "erm", _diff("earlier_linearity_error"))(index)}
+    vs_man = {
+        (o[0], o[2]): o for o in paired(net, "manifold", _diff("earlier_linearity_error"))(index)
+    }
+    return [
+        (o[0], o[1], o[2], (o[3][0], vs_man[key][3][0]))
+        for key, o in vs_erm.items()
+        if key in vs_man
+    ]
 
 
 def _c6_kl(mn: dict, me: dict, mm: dict) -> tuple:
@@ -532,40 +542,38 @@ def _against_references(role: str, other_seed: bool = False) -> Sampler:
     """C6 version 2: `_c6_kl` of the `role` network against the no-mixup and manifold-mixup
     networks of the same seed, cell and class triple; `other_seed`: the `role` network of the
     next seed of the cell (cyclically) in place of the same seed's (a control)."""
+    return functools.partial(_sample_against_references, role, other_seed)
 
-    def sample(index: Index) -> list[Obs]:
-        net = _units(index, role)
-        erm, man = _units(index, "erm"), _units(index, "manifold")
-        seeds: dict[tuple, list[int]] = {}
-        for cell, seed in sorted(erm, key=str):
-            seeds.setdefault(cell, []).append(seed)
-        out = []
-        for (cell, seed), te in sorted(erm.items(), key=str):
-            s_net = seed
-            if other_seed:
-                ss = sorted(seeds[cell])
-                s_net = ss[(ss.index(seed) + 1) % len(ss)]
-                if s_net == seed:
-                    continue
-            tn, tm = net.get((cell, s_net), {}), man.get((cell, seed), {})
-            for unit in sorted(set(tn) & set(te) & set(tm)):
-                out.append((cell, seed, (seed, s_net, unit), _c6_kl(tn[unit], te[unit], tm[unit])))
-        return out
 
-    return sample
+def _sample_against_references(role: str, other_seed: bool, index: Index) -> list[Obs]:
+    net = _units(index, role)
+    erm, man = _units(index, "erm"), _units(index, "manifold")
+    seeds: dict[tuple, list[int]] = {}
+    for cell, seed in sorted(erm, key=str):
+        seeds.setdefault(cell, []).append(seed)
+    out = []
+    for (cell, seed), te in sorted(erm.items(), key=str):
+        s_net = seed
+        if other_seed:
+            ss = sorted(seeds[cell])
+            s_net = ss[(ss.index(seed) + 1) % len(ss)]
+            if s_net == seed:
+                continue
+        tn, tm = net.get((cell, s_net), {}), man.get((cell, seed), {})
+        for unit in sorted(set(tn) & set(te) & set(tm)):
+            out.append((cell, seed, (seed, s_net, unit), _c6_kl(tn[unit], te[unit], tm[unit])))
+    return out
 
 
 def _ece_pairs(role_a: str, role_b: str, seeds: str) -> Sampler:
     """Test ECE of `role_b` minus `role_a` per seed (a test-set metric: one unit per run), in
     every (arch, dataset, optimizer) cell."""
-    return paired(
-        role_a,
-        role_b,
-        lambda ma, mb: (_value(mb, "ece") - _value(ma, "ece"),),
-        seeds=seeds,
-        per_triple=False,
-        optimizer=None,
-    )
+    return paired(role_a, role_b, _ece_drop, seeds=seeds, per_triple=False, optimizer=None)
+
+
+def _ece_drop(ma: dict, mb: dict) -> tuple:
+    """(ECE(b) - ECE(a),): how much lower a's test ECE is."""
+    return (_value(mb, "ece") - _value(ma, "ece"),)
 
 
 # ---- the claims ----------------------------------------------------------------------------
