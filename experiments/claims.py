@@ -221,14 +221,14 @@ def judge(claim: Claim, records: list[Record]) -> dict[str, Any]:
         "n": ev["n"],
         "threshold": claim.threshold,
         "holds": bool(holds),
-        "evidence": _evidence_text(claim, ev),
+        "evidence": _evidence_text(ev),
         "cells": ev["cells"],
         "control": {k: controls[0][k] for k in ("name", "value", "ci", "holds")}
         if controls
         else {"name": None, "value": None, "ci": None, "holds": None},
         "controls": controls,
         "points": _points(evidence),
-        "verdict": _verdict(claim, ev, controls, holds),
+        "verdict": _verdict(ev, controls, holds),
         "rationale": claim.rationale,
         "version": claim.version,
         "seeds": list(claim.seeds),
@@ -319,7 +319,7 @@ def _fmt_ci(ci) -> str:
     return "n/a" if ci is None else f"[{ci[0]:.4g}, {ci[1]:.4g}]"
 
 
-def _evidence_text(claim: Claim, ev: dict) -> str:
+def _evidence_text(ev: dict) -> str:
     if not ev["n"]:
         return "not computed: the runs this claim needs were not analysed"
     parts = []
@@ -334,7 +334,7 @@ def _evidence_text(claim: Claim, ev: dict) -> str:
     return "; ".join(parts)
 
 
-def _verdict(claim: Claim, ev: dict, controls: list[dict], holds: bool) -> str:
+def _verdict(ev: dict, controls: list[dict], holds: bool) -> str:
     if not ev["n"]:
         return "not computed: its runs were not analysed"
     if holds:

@@ -126,3 +126,14 @@ def test_mixed_label_fit_uses_interior_different_class_rows():
     assert (
         math.isnan(absent["feature_mixup_kl"]) and absent["input_mixup_kl"] == got["input_mixup_kl"]
     )
+
+
+def test_mixed_label_kl_in_float64_whatever_the_input_dtype():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(20, 5)).astype(np.float32)
+    lam = rng.uniform(size=20).astype(np.float32)
+    y1, y2 = rng.integers(0, 5, 20), rng.integers(0, 5, 20)
+    got = calibration.mixed_label_kl(logits, y1, y2, lam)
+    want = calibration.mixed_label_kl(logits.astype(np.float64), y1, y2, lam.astype(np.float64))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-15)

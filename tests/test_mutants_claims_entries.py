@@ -186,8 +186,7 @@ def test_fmt_ci_points_and_evidence_text():
         {"cell": "mlp/fashion_mnist/sgd", "seed": 3, "unit": [3, (0, 1, 2)], "value": 0.5},
         {"cell": "mlp/fashion_mnist/sgd", "seed": (0, 1), "unit": [0, 1], "value": -0.25},
     ]
-    claim = claims.CLAIMS[0]
-    assert claims._evidence_text(claim, {"n": 0}) == (
+    assert claims._evidence_text({"n": 0}) == (
         "not computed: the runs this claim needs were not analysed"
     )
     ev = {
@@ -208,19 +207,16 @@ def test_fmt_ci_points_and_evidence_text():
             },
         },
     }
-    assert claims._evidence_text(claim, ev) == (
+    assert claims._evidence_text(ev) == (
         "cnn/x/sgd (n = 3): a 0.1235 [0.1, 0.2] -> passes; "
         "mlp/x/sgd (n = 1): a n/a, b 2 n/a -> fails"
     )
 
 
 def test_verdict_sentences():
-    claim = claims.CLAIMS[0]
     ok = {"n": 2, "cells": {"m": {"holds": True}}}
-    assert claims._verdict(claim, {"n": 0}, [], False) == (
-        "not computed: its runs were not analysed"
-    )
-    assert claims._verdict(claim, ok, [], True) == (
+    assert claims._verdict({"n": 0}, [], False) == ("not computed: its runs were not analysed")
+    assert claims._verdict(ok, [], True) == (
         "holds: the rules pass in every cell and no control passes"
     )
     bad = {"n": 2, "cells": {"m": {"holds": False}, "c": {"holds": True}, "v": {"holds": False}}}
@@ -229,7 +225,7 @@ def test_verdict_sentences():
         {"name": "B", "n": 3, "holds": True},
         {"name": "C", "n": 3, "holds": False},
     ]
-    assert claims._verdict(claim, bad, controls, False) == (
+    assert claims._verdict(bad, controls, False) == (
         "does not hold: the rules fail in m, v; its control 'A' was not analysed; "
         "its control 'B' passes too, so the rule does not discriminate"
     )
@@ -344,3 +340,95 @@ def test_compute_claims_attaches_the_superseded_versions():
                 "statement",
                 "why",
             }
+
+
+def test_mean_is_none_without_finite_values():
+    assert claims._mean([]) is None and claims._mean([1.0, float("nan")]) is None
+    assert claims._mean([1.0, float("inf")]) is None and claims._mean([1, 2]) == 1.5
+
+
+def test_one_unit_of_evidence_and_of_control_is_enough():
+    claim = claims.Claim(
+        "K",
+        "s",
+        (claims.Rule("s", ">=", 0.5),),
+        claims.per_unit("mixup", "s"),
+        (("c", claims.per_unit("erm", "s")),),
+        "r",
+    )
+    recs = [
+        _rec("m", 0, _tri(((0, 1, 2), {"s": 1.0}))),
+        _rec("e", 0, _tri(((0, 1, 2), {"s": 0.0})), mixup=False),
+    ]
+    e = claims.judge(claim, recs)
+    assert e["n"] == 1 and e["controls"][0]["n"] == 1 and e["holds"] is True
+
+
+def test_units_are_ordered_by_the_text_of_cell_and_seed():
+    """The order of the units fixes the bootstrap's draws: (cell, seed) sorted as text, so that
+    cells without an optimizer sort beside the others (seed 10 before seed 2)."""
+    recs = [
+        _rec(f"m{s}", s, {**_tri(((0, 1, 2), {"v": s, "feature_mixup_kl": s})), "ece": s / 100})
+        for s in (2, 10)
+    ]
+    recs += [
+        _rec(
+            f"e{s}",
+            s,
+            {**_tri(((0, 1, 2), {"v": 0, "feature_mixup_kl": 0})), "ece": 0.0},
+            mixup=False,
+        )
+        for s in (2, 10)
+    ]
+    recs += [
+        _rec(f"f{s}", s, _tri(((0, 1, 2), {"feature_mixup_kl": 0})), mix_layer=2) for s in (2, 10)
+    ]
+    index = claims.Index(recs)
+    assert [o[1] for o in claims.per_unit("mixup", "v")(index)] == [10, 2]
+    assert [o[1] for o in claims.paired("mixup", "erm", claims._diff("v"))(index)] == [10, 2]
+    assert [
+        o[1] for o in claims.paired("erm", "erm", claims._diff("v"), seeds="different")(index)
+    ] == [(2, 10)]
+    assert [o[1] for o in claims._against_references("mixup")(index)] == [10, 2]
+    # a run without an optimizer tag (None) beside "sgd" ones: still sortable
+    none = _rec("n", 3, {**_tri(((0, 1, 2), {"v": 1})), "ece": 0.5}, optimizer=None)
+    none_erm = _rec(
+        "ne", 3, {**_tri(((0, 1, 2), {"v": 1})), "ece": 0.7}, optimizer=None, mixup=False
+    )
+    got = claims._ece_pairs("mixup", "erm", "same")(claims.Index(recs + [none, none_erm]))
+    assert [o[0] for o in got] == [CELL, CELL, ("mlp", "fashion_mnist", None)]
+
+
+def test_paired_keeps_to_its_optimizer_and_ece_pairs_take_every_optimizer():
+    recs = _pair_records() + [
+        _rec("ma", 0, {**_tri(((0, 1, 2), {"v": 1.0})), "ece": 0.2}, optimizer="adam")
+    ]
+    index = claims.Index(recs)
+    adam = ("mlp", "fashion_mnist", "adam")
+    assert adam not in {o[0] for o in claims.paired("mixup", "erm", claims._diff("v"))(index)}
+    ece = claims._ece_pairs("mixup", "erm", "same")(index)
+    assert [(o[0], o[2]) for o in ece] == [(adam, (0, 0)), (CELL, (0, 0)), (CELL, (1, 1))]
+    assert ece[0][3][0] == pytest.approx(0.3, abs=1e-15)
+
+
+def test_against_references_with_three_seeds_and_missing_runs():
+    kl = {("erm", s): float(s) for s in (3, 4, 5)}
+    kl.update({("manifold", s): 0.1 for s in (3, 4, 5)})
+    recs = _c6_records(kl)
+    # a second cell with a single seed (no other seed to stand in) and no manifold network of
+    # seed 9 in a third: both are skipped, the first cell is kept
+    recs += [
+        _rec("c", 3, _tri(((0, 1, 2), {"feature_mixup_kl": 1.0})), arch="cnn", mixup=False),
+        _rec("cm", 3, _tri(((0, 1, 2), {"feature_mixup_kl": 0.1})), arch="cnn", mix_layer=2),
+        _rec("v9", 9, _tri(((0, 1, 2), {"feature_mixup_kl": 1.0})), arch="vit", mixup=False),
+        _rec("v8", 8, _tri(((0, 1, 2), {"feature_mixup_kl": 1.0})), arch="vit", mixup=False),
+        _rec("v8m", 8, _tri(((0, 1, 2), {"feature_mixup_kl": 0.1})), arch="vit", mix_layer=2),
+    ]
+    got = claims._against_references("erm", other_seed=True)(claims.Index(recs))
+    assert [(o[0][0], o[2][:2]) for o in got] == [
+        ("mlp", (3, 4)),
+        ("mlp", (4, 5)),
+        ("mlp", (5, 3)),
+        ("vit", (8, 9)),
+    ]
+    assert [o[3][0] for o in got] == pytest.approx([1.0, 1.0, -2.0, 0.0])
