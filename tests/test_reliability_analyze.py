@@ -134,3 +134,20 @@ def test_failure_while_writing_leaves_nothing(smoke_run, tmp_path, capsys, monke
     with pytest.raises(OSError, match="No space"):
         _analyze(smoke_run, tmp_path / "new" / "analysis", "--pairs-per-class", "3")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis"]
+
+
+def test_feature_mix_layer_flag(smoke_run, tmp_path, capsys):
+    """--feature-mix-layer: a bad layer exits 2 naming it and the model's layers; a good one
+    (by number or by name) adds feature_mixup_kl to every class triple."""
+    out = tmp_path / "bad"
+    assert _analyze(smoke_run, out, "--pairs-per-class", "2", "--feature-mix-layer", "7") == 2
+    line = _one_line(capsys)
+    assert "feature-mix layer" in line and "block1" in line and not out.exists()
+    assert _analyze(smoke_run, out, "--pairs-per-class", "2", "--feature-mix-layer", "input") == 2
+    assert "name a hidden layer" in _one_line(capsys)
+    for layer in ("1", "block1"):
+        out = tmp_path / f"ok{layer}"
+        assert _analyze(smoke_run, out, "--pairs-per-class", "2", "--feature-mix-layer", layer) == 0
+        m = json.loads((out / "metrics.json").read_text())
+        assert m["feature_mix_layer"] == "block1"
+        assert all(t["feature_mixup_kl"] > 0 for t in m["triples"])
