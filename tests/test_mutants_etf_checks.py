@@ -80,3 +80,16 @@ def test_penalty_power_reaches_the_power_solver():
     # lam broadcast against c: the shape of the broadcast points
     A, _ = etf.etf_coefficients(4, 0.2, np.array([[0], [1]]), 2, lam, penalty_power=0.8)
     assert A.shape == (2, 4)
+
+
+@pytest.mark.parametrize("K", [3, 5])
+@pytest.mark.parametrize("gamma", [1e3, 1e5])
+def test_a_pure_point_is_its_class_optimum_at_large_gamma(K, gamma):
+    """lam = 0 (or 1) is a clean example of c2 (or c): h = B w_c2 with B the same-class
+    coefficient and A = 0. At these gamma (below the switch to the v form) the probabilities of
+    the classes a point is not made of underflow, and their logs come from x - omega(x)."""
+    mu = etf.etf_scale(K) / gamma
+    A, B = etf.etf_coefficients(K, mu, 0, 1, np.array([0.0, 1.0]))
+    same, _ = etf.etf_coefficients(K, mu, 1, 1, 1.0)
+    assert abs(A[0]) <= 1e-12 * same and B[0] == pytest.approx(float(same), rel=1e-10)
+    assert abs(B[1]) <= 1e-12 * same and A[1] == pytest.approx(float(same), rel=1e-10)
