@@ -390,6 +390,12 @@ def test_units_are_ordered_by_the_text_of_cell_and_seed():
         o[1] for o in claims.paired("erm", "erm", claims._diff("v"), seeds="different")(index)
     ] == [(2, 10)]
     assert [o[1] for o in claims._against_references("mixup")(index)] == [10, 2]
+    # partners of one seed in text order too: seed 1 pairs with 10, then 2
+    one = _rec("e1", 1, {**_tri(((0, 1, 2), {"v": 0})), "ece": 0.0}, mixup=False)
+    got = claims.paired("erm", "erm", claims._diff("v"), seeds="different")(
+        claims.Index(recs + [one])
+    )
+    assert [o[1] for o in got] == [(1, 10), (1, 2), (2, 10)]
     # a run without an optimizer tag (None) beside "sgd" ones: still sortable
     none = _rec("n", 3, {**_tri(((0, 1, 2), {"v": 1})), "ece": 0.5}, optimizer=None)
     none_erm = _rec(
