@@ -195,23 +195,38 @@ def ece_bars(
         cells.setdefault(key, {}).setdefault(bool(t["mixup"]), []).append(
             np.nan if value is None else float(value)
         )
+    groups = ((False, "without mixup", "tab:gray"), (True, "with mixup", "tab:orange"))
+    return _grouped_bars(cells, groups, "test ECE (15 bins); dots: seeds", stem, 1.6)
+
+
+def _grouped_bars(
+    cells: dict[str, dict[Any, list[float]]],
+    groups: Sequence[tuple[Any, str, str]],
+    ylabel: str,
+    stem: pathlib.Path,
+    inches_per_name: float,
+) -> Paths:
+    """Bars of the mean of `cells[name][key]` for each (key, label, colour) of `groups`, side by
+    side per name, with each value as a dot."""
     names = list(cells)
     x = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2.0, 3.2))
-    for offset, mix, colour in ((-0.2, False, "tab:gray"), (0.2, True, "tab:orange")):
-        vals = [cells[n].get(mix, []) for n in names]
+    width = 0.8 / len(groups)
+    fig, ax = plt.subplots(figsize=(inches_per_name * max(len(names), 1) + 2.0, 3.2))
+    for i, (key, label, colour) in enumerate(groups):
+        offset = (i - (len(groups) - 1) / 2) * width
+        vals = [cells[n].get(key, []) for n in names]
         ax.bar(
             x + offset,
             [np.mean(v) if v else np.nan for v in vals],
-            width=0.4,
+            width=width,
             color=colour,
             alpha=0.7,
-            label="with mixup" if mix else "without mixup",
+            label=label,
         )
         for xi, v in zip(x, vals, strict=True):
             ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
     ax.set_xticks(x, names, fontsize=7)
-    ax.set_ylabel("test ECE (15 bins); dots: seeds")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, stem)
@@ -410,28 +425,9 @@ def mixed_label_fit(
             cells.setdefault(key, {}).setdefault(_mixed_label_role(r["tags"]), []).append(
                 float(np.mean(v))
             )
-    names = list(cells)
-    x = np.arange(len(names))
-    width = 0.8 / len(MIXED_LABEL_ROLES)
-    fig, ax = plt.subplots(figsize=(2.2 * max(len(names), 1) + 2.0, 3.2))
-    for i, (role, colour) in enumerate(MIXED_LABEL_ROLES):
-        offset = (i - (len(MIXED_LABEL_ROLES) - 1) / 2) * width
-        vals = [cells[n].get(role, []) for n in names]
-        ax.bar(
-            x + offset,
-            [np.mean(v) if v else np.nan for v in vals],
-            width=width,
-            color=colour,
-            alpha=0.7,
-            label=role,
-        )
-        for xi, v in zip(x, vals, strict=True):
-            ax.plot(np.full(len(v), xi + offset), v, "k.", ms=4)
-    ax.set_xticks(x, names, fontsize=7)
-    ax.set_ylabel("KL(mixed label || prediction), nats\nfeatures mixed at the manifold layer")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return _save(fig, stem)
+    groups = tuple((role, role, colour) for role, colour in MIXED_LABEL_ROLES)
+    ylabel = "KL(mixed label || prediction), nats\nfeatures mixed at the manifold layer"
+    return _grouped_bars(cells, groups, ylabel, stem, 2.2)
 
 
 BUILDERS = {
