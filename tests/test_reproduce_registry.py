@@ -157,3 +157,15 @@ def test_paper_config_documents_its_sources():
     assert "ASSUMED" in doc and "2402.06171" in doc
     for word in ("Epochs", "batch", "weight decay", "learning rate", "Dropout"):
         assert word.lower() in doc.lower(), word
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper", "smoke"])
+def test_profile_seeds_match_the_claim_versions(profile):
+    """Version 1 of every claim is judged on the design seeds, a revised version on the unseen
+    ones: every profile's seeds must fall in the right set, and the two never overlap."""
+    from experiments import claims
+
+    p = profiles.get_config(profile)
+    assert set(p.seeds) <= set(claims.DESIGN_SEEDS)
+    assert set(p.replication_seeds) <= set(claims.UNSEEN_SEEDS)
+    assert len(p.replication_seeds) >= 2  # a control of two different seeds needs two
