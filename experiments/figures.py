@@ -390,20 +390,13 @@ def residual_study(
     return _save(fig, stem)
 
 
+#: (experiments.claims.run_role, label, colour) of the kinds of network the C6 figure compares.
 MIXED_LABEL_ROLES = (
-    ("input mixup", "tab:orange"),
-    ("no mixup", "tab:gray"),
-    ("manifold mixup", "tab:green"),
-    ("random init", "tab:purple"),
+    ("mixup", "input mixup", "tab:orange"),
+    ("erm", "no mixup", "tab:gray"),
+    ("manifold", "manifold mixup", "tab:green"),
+    ("random_init", "random init", "tab:purple"),
 )
-
-
-def _mixed_label_role(tags: dict) -> str:
-    if tags.get("epoch") == 0:
-        return "random init"
-    if not tags.get("mixup"):
-        return "no mixup"
-    return "input mixup" if tags.get("mix_layer") in (0, "0", "input") else "manifold mixup"
 
 
 def mixed_label_fit(
@@ -415,6 +408,8 @@ def mixed_label_fit(
     """feature_mixup_kl (claim C6): how well each network predicts the mixed label of two images
     whose features are mixed at the manifold network's mixing layer, per architecture and kind
     of network: the mean over runs (bar) and each run's mean over its class triples (dot)."""
+    from experiments.claims import run_role
+
     cells: dict[str, dict[str, list[float]]] = {}
     for r in records:
         triples = r["metrics"].get("triples") or [r["metrics"]]
@@ -422,10 +417,8 @@ def mixed_label_fit(
         v = [float(x) for x in v if x is not None and math.isfinite(float(x))]
         if v:
             key = f"{r['tags']['arch']}\n{r['tags']['dataset']}"
-            cells.setdefault(key, {}).setdefault(_mixed_label_role(r["tags"]), []).append(
-                float(np.mean(v))
-            )
-    groups = tuple((role, role, colour) for role, colour in MIXED_LABEL_ROLES)
+            cells.setdefault(key, {}).setdefault(run_role(r["tags"]), []).append(float(np.mean(v)))
+    groups = MIXED_LABEL_ROLES
     ylabel = "KL(mixed label || prediction), nats\nfeatures mixed at the manifold layer"
     return _grouped_bars(cells, groups, ylabel, stem, 2.2)
 
